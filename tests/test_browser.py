@@ -1,0 +1,122 @@
+"""The page in a real Chromium with a fake microphone, against the app and the fake service."""
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect, sync_playwright
+
+from tests.fake_service import ThreadedFakeService
+from tests.live_server import LiveServer
+from voicechat.models import Conversation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium_args(microphone: Path) -> list[str]:
+    """Playwright gives each launch a new empty profile of its own."""
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
+def in_thread(function, *args):
+    """Run ORM code off the thread where Playwright's event loop runs (Django refuses it there)."""
+
+    def call():
+        try:
+            return function(*args)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def saved_turns(user) -> list[tuple[str, str]]:
+    conversation = Conversation.objects.get(user=user)
+    return list(conversation.turns.order_by("seq").values_list("role", "text"))
+
+
+@pytest.fixture
+def fake_service(settings):
+    with ThreadedFakeService() as service:
+        settings.AZURE_OPENAI_ENDPOINT = service.endpoint
+        settings.AZURE_OPENAI_API_KEY = service.api_key
+        yield service
+
+
+@pytest.fixture
+def browser_page(fake_service, user):
+    with LiveServer() as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=chromium_args(FIXTURES / "hello_24k.wav"),
+        )
+        try:
+            page = browser.new_page()
+            # Shown with the output of a failing test.
+            page.on("console", lambda message: print("console:", message.type, message.text))
+            page.on("pageerror", lambda error: print("page error:", error))
+            page.set_default_timeout(15_000)
+            page.goto(server.url + "/")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", "s3cret-pass")
+            page.click("button[type=submit], input[type=submit]")
+            expect(page.locator("#connect")).to_be_visible()
+            yield page
+        finally:
+            browser.close()
+
+
+def test_a_spoken_turn_end_to_end(browser_page, fake_service, user):
+    page = browser_page
+    fake_service.script.auto_turn_after_ms = 1000
+    fake_service.script.reply_ms = 1200
+    page.click("#connect")
+    page.wait_for_function("window.voicechat.state === 'connected'")
+    expect(page.locator("#engine")).to_contain_text("gpt-realtime")
+    page.click("#record")
+
+    expect(page.locator(".turn-user")).to_contain_text("Hello there, how are you?")
+    expect(page.locator(".turn-assistant")).to_contain_text("I am fine, thank you for asking.")
+    # The reply's 1.2 s of audio was played through the worklet.
+    page.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000", timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "chat-desktop.png", full_page=True)
+
+    # The microphone arrived as PCM16 24 kHz: about 48,000 bytes a second, and not silence.
+    start_bytes, start_time = len(fake_service.audio), page.evaluate("performance.now()")
+    page.wait_for_timeout(2000)
+    rate = (len(fake_service.audio) - start_bytes) / ((page.evaluate("performance.now()") - start_time) / 1000)
+    assert 40_000 < rate < 56_000, rate
+    samples = memoryview(bytes(fake_service.audio)).cast("h")
+    assert max(abs(s) for s in samples) > 3000  # the speech clip, not silence
+
+    user_turn = page.locator(".turn-user").first
+    assistant_turn = page.locator(".turn-assistant").first
+    assert user_turn.bounding_box()["y"] < assistant_turn.bounding_box()["y"]
+    page.click("#connect")  # Disconnect
+    page.wait_for_function("window.voicechat.state === 'disconnected'")
+
+    assert in_thread(saved_turns, user) == [
+        ("user", "Hello there, how are you?"),
+        ("assistant", "I am fine, thank you for asking."),
+    ]

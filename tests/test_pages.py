@@ -1,0 +1,112 @@
+"""The pages: chat, history, login, and the admin."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from voicechat.models import Conversation, Turn
+
+pytestmark = pytest.mark.django_db
+
+
+def make_conversation(user, words=("Hello", "Hi, how can I help?"), **fields) -> Conversation:
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        user=user, deployment="gpt-realtime", endpoint_shape="ga", voice="alloy", **fields
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(started_at=now - timedelta(minutes=3))
+    for seq, text in enumerate(words, start=1):
+        Turn.objects.create(
+            conversation=conversation,
+            seq=seq,
+            role="user" if seq % 2 else "assistant",
+            text=text,
+            item_id=f"item_{conversation.pk}_{seq}",
+            started_at=now,
+            completed_at=now,
+        )
+    return conversation
+
+
+def test_pages_need_a_login(client):
+    for name in ("chat", "conversation_list"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_login_page_and_login(client, user):
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": "alice", "password": "s3cret-pass"})
+    assert response.status_code == 302 and response["Location"] == reverse("chat")
+
+
+def test_chat_page_holds_no_secret(client, user, settings):
+    settings.AZURE_OPENAI_ENDPOINT = "https://contoso.openai.azure.com"
+    settings.AZURE_OPENAI_API_KEY = "super-secret-key-123"
+    client.force_login(user)
+    page = client.get(reverse("chat")).content.decode()
+    assert "super-secret-key-123" not in page
+    assert "Azure OpenAI · gpt-realtime (GA)" in page
+    assert 'data-ws-path="/ws/realtime/"' in page
+
+
+def test_history_shows_only_the_users_own(client, user, other_user):
+    mine = make_conversation(user, words=("Mine",))
+    theirs = make_conversation(other_user, words=("Theirs",))
+    client.force_login(user)
+    listing = client.get(reverse("conversation_list")).content.decode()
+    assert reverse("conversation_detail", args=[mine.pk]) in listing
+    assert reverse("conversation_detail", args=[theirs.pk]) not in listing
+    detail = client.get(reverse("conversation_detail", args=[mine.pk]))
+    assert detail.status_code == 200 and "Mine" in detail.content.decode()
+    assert client.get(reverse("conversation_detail", args=[theirs.pk])).status_code == 404
+
+
+def test_detail_shows_turns_in_order(client, user):
+    conversation = make_conversation(user, words=("First words", "Second words", "Third words"))
+    client.force_login(user)
+    page = client.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert page.index("First words") < page.index("Second words") < page.index("Third words")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
+
+
+def test_admin_is_staff_only(client, user):
+    client.force_login(user)
+    response = client.get(reverse("admin:voicechat_conversation_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_list_search_and_filters(client, staff, user, other_user):
+    found = make_conversation(user, words=("We talked about zebras",), total_tokens=321)
+    Conversation.objects.filter(pk=found.pk).update(ended_at=timezone.now(), end_reason="client_closed")
+    make_conversation(other_user, words=("Nothing in particular",))
+    client.force_login(staff)
+    url = reverse("admin:voicechat_conversation_changelist")
+    listing = client.get(url).content.decode()
+    for column in ("Duration", "Turns", "Total tokens", "End reason", "3:0"):
+        assert column in listing
+    result = client.get(url, {"q": "zebras"})
+    assert result.context["cl"].result_count == 1
+    assert list(result.context["cl"].result_list) == [found]
+    by_reason = client.get(url, {"end_reason__exact": "client_closed"})
+    assert by_reason.context["cl"].result_count == 1
+    by_user = client.get(url, {"user__id__exact": other_user.pk})
+    assert by_user.context["cl"].result_count == 1
+
+
+def test_admin_conversation_page_is_read_only_and_ordered(client, staff, user):
+    conversation = make_conversation(user, words=("Alpha", "Beta", "Gamma"))
+    client.force_login(staff)
+    page = client.get(reverse("admin:voicechat_conversation_change", args=[conversation.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.index("Alpha") < html.index("Beta") < html.index("Gamma")
+    assert 'name="_save"' not in html  # nothing to save: records are read-only
+    assert client.get(reverse("admin:voicechat_conversation_add")).status_code == 403

@@ -1,0 +1,53 @@
+"""Typed access to the realtime settings."""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from voicechat.realtime.endpoint import realtime_url, shape_for
+from voicechat.realtime.session_config import SessionSettings, Shape
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    endpoint: str
+    api_key: str
+    deployment: str
+    api_version: str
+    session: SessionSettings
+    connect_timeout: float
+    max_client_frame_bytes: int
+
+    @property
+    def shape(self) -> Shape:
+        return shape_for(self.api_version)
+
+    @property
+    def url(self) -> str:
+        return realtime_url(self.endpoint, self.deployment, self.api_version)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint.strip()).netloc or self.endpoint
+
+    @property
+    def engine_label(self) -> str:
+        return f"Azure OpenAI · {self.deployment} ({self.shape.name})"
+
+
+def realtime_config() -> RealtimeConfig:
+    return RealtimeConfig(
+        endpoint=settings.AZURE_OPENAI_ENDPOINT,
+        api_key=settings.AZURE_OPENAI_API_KEY,
+        deployment=settings.AZURE_OPENAI_DEPLOYMENT,
+        api_version=settings.AZURE_OPENAI_API_VERSION,
+        session=SessionSettings(
+            voice=settings.REALTIME_VOICE,
+            instructions=settings.REALTIME_INSTRUCTIONS,
+            transcription_model=settings.REALTIME_TRANSCRIPTION_MODEL,
+            vad_silence_ms=settings.REALTIME_VAD_SILENCE_MS,
+        ),
+        connect_timeout=settings.REALTIME_CONNECT_TIMEOUT,
+        max_client_frame_bytes=settings.REALTIME_MAX_CLIENT_FRAME_BYTES,
+    )

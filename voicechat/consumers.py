@@ -1,0 +1,138 @@
+"""The browser socket: wires a Bridge, an upstream session and a RecordWriter together."""
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from voicechat import services
+from voicechat.conf import RealtimeConfig, realtime_config
+from voicechat.models import EndReason
+from voicechat.realtime.bridge import Bridge
+from voicechat.realtime.client_events import error_event
+from voicechat.realtime.failures import UpstreamFailure, failure_expired, failure_lost, failure_not_configured
+from voicechat.realtime.recorder import ServiceError
+from voicechat.upstream import Upstream, UpstreamError
+from voicechat.upstream.azure import open_azure
+from voicechat.writer import RecordWriter
+
+logger = logging.getLogger(__name__)
+
+
+async def open_upstream(config: RealtimeConfig) -> Upstream:
+    if not config.endpoint:
+        raise UpstreamError(failure_not_configured())
+    return await open_azure(config)
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    upstream: Upstream | None = None
+    writer: RecordWriter | None = None
+    pump: asyncio.Task | None = None
+    ended = False
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()  # before accept: the handshake is refused with 403
+            return
+        config = realtime_config()
+        self.bridge = Bridge(
+            shape=config.shape, session=config.session, max_client_frame_bytes=config.max_client_frame_bytes
+        )
+        self.service_error: ServiceError | None = None
+        await self.accept()
+        conversation = await database_sync_to_async(services.conversation_start)(
+            user=user, deployment=config.deployment, endpoint_shape=config.shape.value, voice=config.session.voice
+        )
+        self.writer = RecordWriter(conversation.pk)
+        try:
+            self.upstream = await open_upstream(config)
+        except UpstreamError as error:
+            await self.fail(error.failure)
+            return
+        self.bridge.start()
+        await self.flush_upstream()
+        await self.send(
+            text_data=json.dumps(
+                {"type": "voicechat.conversation", "conversation_id": conversation.pk, "engine": config.engine_label}
+            )
+        )
+        self.pump = asyncio.create_task(self.relay_upstream())
+        logger.info("Conversation %s started for user %s (%s)", conversation.pk, user.pk, config.engine_label)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.upstream is None or self.ended:
+            return
+        self.bridge.receive_client(text_data, bytes_data)
+        await self.flush_upstream()
+        await self.flush_client()
+
+    async def disconnect(self, code: int) -> None:
+        await self.end(EndReason.CLIENT_CLOSED, f"The browser closed the socket (code {code}).")
+
+    async def relay_upstream(self) -> None:
+        """Forward every service frame to the browser, in order, and record what it says."""
+        try:
+            async for frame in self.upstream:
+                if isinstance(frame, bytes):
+                    logger.warning("Ignored a binary frame from the voice service (%d bytes)", len(frame))
+                    continue
+                self.bridge.receive_upstream(frame)
+                await self.flush_client()
+                self.save_records()
+        except Exception:
+            # Never leave the conversation open behind a dead relay.
+            logger.exception("Conversation %s: the relay failed", self.writer.conversation_id)
+            await self.fail(failure_lost("relay error"))
+            return
+        if not self.ended:
+            if self.service_error is not None and self.service_error.code == "session_expired":
+                failure = failure_expired()
+            elif self.service_error is not None:
+                failure = UpstreamFailure(EndReason.UPSTREAM_ERROR, self.service_error.message, 4502)
+            else:
+                failure = failure_lost(self.upstream.close_detail)
+            await self.fail(failure, relayed=self.service_error is not None)
+
+    async def flush_upstream(self) -> None:
+        for frame in self.bridge.data_to_send_upstream():
+            await self.upstream.send(frame)
+
+    async def flush_client(self) -> None:
+        for frame in self.bridge.data_to_send_client():
+            await self.send(text_data=frame)
+
+    def save_records(self) -> None:
+        for record in self.bridge.records():
+            if isinstance(record, ServiceError):
+                self.service_error = record
+            self.writer.put(record)
+
+    async def fail(self, failure: UpstreamFailure, *, relayed: bool = False) -> None:
+        """Tell the browser what went wrong (unless the service's own error already did), end, close."""
+        if not relayed:
+            await self.send(text_data=error_event(failure.message, code=failure.reason))
+        await self.end(failure.reason, failure.message)
+        await self.close(code=failure.close_code)
+
+    async def end(self, reason: str, detail: str) -> None:
+        """End the conversation once: stop relaying, close the upstream, save what is left."""
+        if self.ended or self.writer is None:
+            self.ended = True
+            return
+        self.ended = True
+        if self.pump is not None and self.pump is not asyncio.current_task():
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+        if self.upstream is not None:
+            await self.upstream.close()
+        self.bridge.finish(EndReason(reason).label.lower())
+        self.save_records()
+        self.writer.end(reason, detail)
+        await self.writer.close()
+        logger.info("Conversation %s ended: %s", self.writer.conversation_id, reason)

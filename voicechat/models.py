@@ -1,0 +1,96 @@
+"""Conversations and their turns, as said, in the order they were said."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+
+
+class EndpointShape(models.TextChoices):
+    GA = "ga", "GA"
+    PREVIEW = "preview", "Preview"
+
+
+class EndReason(models.TextChoices):
+    CLIENT_CLOSED = "client_closed", "User disconnected"
+    UPSTREAM_CLOSED = "upstream_closed", "Voice service connection lost"
+    SESSION_EXPIRED = "session_expired", "Voice service session expired"
+    AUTH_FAILED = "auth_failed", "API key refused"
+    NOT_FOUND = "not_found", "Deployment not found"
+    RATE_LIMITED = "rate_limited", "Throttled by the voice service"
+    UNREACHABLE = "unreachable", "Voice service unreachable"
+    TIMEOUT = "timeout", "Voice service did not answer in time"
+    UPSTREAM_ERROR = "upstream_error", "Voice service error"
+    NOT_CONFIGURED = "not_configured", "Voice service not configured"
+    SERVER_SHUTDOWN = "server_shutdown", "Server shut down"
+    INTERRUPTED = "interrupted", "Interrupted (server stopped unexpectedly)"
+
+
+class Conversation(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    end_detail = models.TextField(blank=True)
+    deployment = models.CharField(max_length=200)
+    endpoint_shape = models.CharField(max_length=16, choices=EndpointShape.choices)
+    voice = models.CharField(max_length=64)
+    upstream_session_id = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.user}, {self.started_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    @property
+    def duration_display(self) -> str:
+        """The duration as "1:05:09" or "4:12"; a dash while the conversation goes on."""
+        if self.duration is None:
+            return "—"
+        minutes, seconds = divmod(int(self.duration.total_seconds()), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+
+class Turn(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        INTERRUPTED = "interrupted", "Interrupted"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    seq = models.PositiveIntegerField(help_text="Position in the conversation, from 1.")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    detail = models.TextField(blank=True, help_text="Why a turn failed or how it ended early.")
+    heard_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="For an interrupted reply: milliseconds of audio the user heard."
+    )
+    item_id = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="turn_unique_seq"),
+            models.UniqueConstraint(fields=["conversation", "item_id"], name="turn_unique_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} #{self.seq}"

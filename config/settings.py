@@ -113,6 +113,14 @@ REALTIME_VAD_SILENCE_MS = env.int("REALTIME_VAD_SILENCE_MS", default=200)
 REALTIME_CONNECT_TIMEOUT = env.float("REALTIME_CONNECT_TIMEOUT", default=10.0)
 REALTIME_MAX_CLIENT_FRAME_BYTES = env.int("REALTIME_MAX_CLIENT_FRAME_BYTES", default=256 * 1024)
 
+# The built-in local voice engine, used when AZURE_OPENAI_ENDPOINT is empty.
+# Better models on disk, never downloaded: a faster-whisper (CTranslate2) model
+# folder and a piper voice file; and an OpenAI-compatible chat-completions URL.
+LOCAL_WHISPER_MODEL = env.str("LOCAL_WHISPER_MODEL", default="")
+LOCAL_PIPER_VOICE = env.str("LOCAL_PIPER_VOICE", default="")
+LOCAL_LLM_URL = env.str("LOCAL_LLM_URL", default="")
+LOCAL_LLM_MODEL = env.str("LOCAL_LLM_MODEL", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -20,6 +20,10 @@ def fast_and_isolated(settings):
     settings.REALTIME_VAD_SILENCE_MS = 200
     settings.REALTIME_CONNECT_TIMEOUT = 2.0
     settings.REALTIME_MAX_CLIENT_FRAME_BYTES = 256 * 1024
+    settings.LOCAL_WHISPER_MODEL = ""
+    settings.LOCAL_PIPER_VOICE = ""
+    settings.LOCAL_LLM_URL = ""
+    settings.LOCAL_LLM_MODEL = ""
 
 
 @pytest.fixture

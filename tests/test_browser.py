@@ -1,7 +1,9 @@
 """The page in a real Chromium with a fake microphone, against the app and the fake service."""
 
 import shutil
+import wave
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,14 +64,11 @@ def fake_service(settings):
         yield service
 
 
-@pytest.fixture
-def browser_page(fake_service, user):
+@contextmanager
+def chat_page(microphone: Path):
+    """A logged-in chat page in Chromium whose microphone plays this WAV in a loop."""
     with LiveServer() as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=chromium_args(FIXTURES / "hello_24k.wav"),
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(microphone))
         try:
             page = browser.new_page()
             # Shown with the output of a failing test.
@@ -84,6 +83,12 @@ def browser_page(fake_service, user):
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page(fake_service, user):
+    with chat_page(FIXTURES / "hello_24k.wav") as page:
+        yield page
 
 
 def test_a_spoken_turn_end_to_end(browser_page, fake_service, user):
@@ -120,3 +125,26 @@ def test_a_spoken_turn_end_to_end(browser_page, fake_service, user):
         ("user", "Hello there, how are you?"),
         ("assistant", "I am fine, thank you for asking."),
     ]
+
+
+def test_the_local_engine_answers_with_no_cloud_settings(user, tmp_path):
+    """No Azure settings at all (see conftest): the built-in engine hears and answers."""
+    # One sentence, then silence long enough for the reply to play before the loop repeats.
+    microphone = tmp_path / "lights_then_silence.wav"
+    with wave.open(str(FIXTURES / "lights_flite_24k.wav")) as clip, wave.open(str(microphone), "wb") as out:
+        out.setparams(clip.getparams())
+        out.writeframes(clip.readframes(clip.getnframes()) + bytes(24000 * 2 * 8))
+    with chat_page(microphone) as page:
+        page.click("#connect")
+        page.wait_for_function("window.voicechat.state === 'connected'", timeout=30_000)
+        expect(page.locator("#engine")).to_contain_text("Local voice engine")
+        page.click("#record")
+        expect(page.locator(".turn-user").first).to_contain_text("lights", timeout=30_000)
+        expect(page.locator(".turn-assistant").first).to_contain_text("I heard:", timeout=30_000)
+        page.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000", timeout=20_000)
+        page.click("#connect")
+        page.wait_for_function("window.voicechat.state === 'disconnected'")
+
+    turns = in_thread(saved_turns, user)
+    assert [role for role, _ in turns[:2]] == ["user", "assistant"]
+    assert "lights" in turns[0][1] and turns[1][1].startswith("I heard:")

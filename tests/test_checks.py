@@ -7,9 +7,23 @@ def ids(**kwargs) -> set[str]:
     return {message.id for message in run_checks(**kwargs) if message.id.startswith("voicechat.")}
 
 
-def test_missing_endpoint_is_a_warning(settings):
+def test_no_endpoint_means_the_local_engine(settings):
     settings.AZURE_OPENAI_ENDPOINT = ""
-    assert ids() == {"voicechat.W002"}
+    assert ids() == set()
+
+
+def test_local_engine_paths_and_url(settings, tmp_path):
+    settings.AZURE_OPENAI_ENDPOINT = ""
+    settings.LOCAL_WHISPER_MODEL = str(tmp_path / "missing-model")
+    settings.LOCAL_PIPER_VOICE = str(tmp_path / "missing.onnx")
+    settings.LOCAL_LLM_URL = "127.0.0.1:8080"
+    assert ids() == {"voicechat.E004", "voicechat.E005", "voicechat.E006"}
+    (tmp_path / "model").mkdir()
+    (tmp_path / "voice.onnx").write_bytes(b"")
+    settings.LOCAL_WHISPER_MODEL = str(tmp_path / "model")
+    settings.LOCAL_PIPER_VOICE = str(tmp_path / "voice.onnx")
+    settings.LOCAL_LLM_URL = "http://127.0.0.1:8080/v1"
+    assert ids() == set()
 
 
 def test_endpoint_without_key(settings):

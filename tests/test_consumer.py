@@ -261,10 +261,6 @@ async def test_handshake_timeout(fake_service, user, settings):
     await expect_failure(user, "timeout", "did not complete the connection within 0.5 s", 4504)
 
 
-async def test_no_endpoint_configured(user):
-    await expect_failure(user, "not_configured", "No voice service is configured", 4503)
-
-
 async def test_upstream_dropped_mid_conversation(fake_service, user):
     fake_service.script.drop_after_turns = 1
     browser, conversation_id = await started(user)

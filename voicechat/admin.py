@@ -26,7 +26,7 @@ class ConversationAdmin(admin.ModelAdmin):
     """Records are read-only: what was said is not edited after the fact."""
 
     list_display = ["id", "user", "started_at", "duration_column", "turn_count", "total_tokens", "end_reason"]
-    list_filter = ["started_at", "user", "end_reason"]
+    list_filter = ["started_at", "user", "end_reason", "engine"]
     search_fields = ["turns__text", "user__username"]
     date_hierarchy = "started_at"
     list_select_related = ["user"]
@@ -38,6 +38,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "duration_column",
         "end_reason",
         "end_detail",
+        "engine",
         "deployment",
         "endpoint_shape",
         "voice",

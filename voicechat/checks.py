@@ -1,5 +1,8 @@
 """System checks for settings that would otherwise fail only when someone connects."""
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -24,15 +27,38 @@ def check_realtime_settings(app_configs, **kwargs) -> list:
                 )
             )
     else:
-        problems.append(
-            Warning(
-                "AZURE_OPENAI_ENDPOINT is not set: connecting from the page will fail.",
-                hint="Set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (see .env.example).",
-                id="voicechat.W002",
-            )
-        )
+        problems.extend(_local_engine_problems())
     if settings.REALTIME_VAD_SILENCE_MS < 0:
         problems.append(Error("REALTIME_VAD_SILENCE_MS must be 0 or more.", id="voicechat.E003"))
+    return problems
+
+
+def _local_engine_problems() -> list:
+    problems = []
+    if settings.LOCAL_WHISPER_MODEL and not Path(settings.LOCAL_WHISPER_MODEL).is_dir():
+        problems.append(
+            Error(
+                f"LOCAL_WHISPER_MODEL is not a folder: {settings.LOCAL_WHISPER_MODEL}",
+                hint="Give the folder of a CTranslate2 (faster-whisper) model, or leave it empty for pocketsphinx.",
+                id="voicechat.E004",
+            )
+        )
+    if settings.LOCAL_PIPER_VOICE and not Path(settings.LOCAL_PIPER_VOICE).is_file():
+        problems.append(
+            Error(
+                f"LOCAL_PIPER_VOICE is not a file: {settings.LOCAL_PIPER_VOICE}",
+                hint="Give a piper voice (.onnx, with its .onnx.json beside it), or leave it empty for espeak-ng.",
+                id="voicechat.E005",
+            )
+        )
+    if settings.LOCAL_LLM_URL and urlsplit(settings.LOCAL_LLM_URL).scheme not in ("http", "https"):
+        problems.append(
+            Error(
+                f"LOCAL_LLM_URL must be an http(s) URL, not {settings.LOCAL_LLM_URL!r}.",
+                hint="For example http://127.0.0.1:8080/v1 (llama.cpp) or http://127.0.0.1:11434/v1 (Ollama).",
+                id="voicechat.E006",
+            )
+        )
     return problems
 
 

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from voicechat.local_engine.settings import LocalSettings
 from voicechat.realtime.endpoint import realtime_url, shape_for
 from voicechat.realtime.session_config import SessionSettings, Shape
 
@@ -18,10 +19,21 @@ class RealtimeConfig:
     session: SessionSettings
     connect_timeout: float
     max_client_frame_bytes: int
+    local: LocalSettings
+
+    @property
+    def uses_local_engine(self) -> bool:
+        """No Azure endpoint: the built-in local engine answers."""
+        return not self.endpoint
 
     @property
     def shape(self) -> Shape:
-        return shape_for(self.api_version)
+        # The local engine speaks the GA shape.
+        return Shape.GA if self.uses_local_engine else shape_for(self.api_version)
+
+    @property
+    def deployment_name(self) -> str:
+        return "local" if self.uses_local_engine else self.deployment
 
     @property
     def url(self) -> str:
@@ -33,6 +45,8 @@ class RealtimeConfig:
 
     @property
     def engine_label(self) -> str:
+        if self.uses_local_engine:
+            return self.local.label
         return f"Azure OpenAI · {self.deployment} ({self.shape.name})"
 
 
@@ -50,4 +64,10 @@ def realtime_config() -> RealtimeConfig:
         ),
         connect_timeout=settings.REALTIME_CONNECT_TIMEOUT,
         max_client_frame_bytes=settings.REALTIME_MAX_CLIENT_FRAME_BYTES,
+        local=LocalSettings(
+            whisper_model=settings.LOCAL_WHISPER_MODEL,
+            piper_voice=settings.LOCAL_PIPER_VOICE,
+            llm_url=settings.LOCAL_LLM_URL,
+            llm_model=settings.LOCAL_LLM_MODEL,
+        ),
     )

@@ -13,18 +13,19 @@ from voicechat.conf import RealtimeConfig, realtime_config
 from voicechat.models import EndReason
 from voicechat.realtime.bridge import Bridge
 from voicechat.realtime.client_events import error_event
-from voicechat.realtime.failures import UpstreamFailure, failure_expired, failure_lost, failure_not_configured
+from voicechat.realtime.failures import UpstreamFailure, failure_expired, failure_lost
 from voicechat.realtime.recorder import ServiceError
 from voicechat.upstream import Upstream, UpstreamError
 from voicechat.upstream.azure import open_azure
+from voicechat.upstream.local import open_local
 from voicechat.writer import RecordWriter
 
 logger = logging.getLogger(__name__)
 
 
 async def open_upstream(config: RealtimeConfig) -> Upstream:
-    if not config.endpoint:
-        raise UpstreamError(failure_not_configured())
+    if config.uses_local_engine:
+        return await open_local(config)
     return await open_azure(config)
 
 
@@ -46,7 +47,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.service_error: ServiceError | None = None
         await self.accept()
         conversation = await database_sync_to_async(services.conversation_start)(
-            user=user, deployment=config.deployment, endpoint_shape=config.shape.value, voice=config.session.voice
+            user=user,
+            engine=config.engine_label,
+            deployment=config.deployment_name,
+            endpoint_shape=config.shape.value,
+            voice=config.session.voice,
         )
         self.writer = RecordWriter(conversation.pk)
         try:

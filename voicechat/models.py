@@ -21,7 +21,7 @@ class EndReason(models.TextChoices):
     UNREACHABLE = "unreachable", "Voice service unreachable"
     TIMEOUT = "timeout", "Voice service did not answer in time"
     UPSTREAM_ERROR = "upstream_error", "Voice service error"
-    NOT_CONFIGURED = "not_configured", "Voice service not configured"
+    LOCAL_ENGINE_ERROR = "local_engine_error", "Local voice engine could not start"
     SERVER_SHUTDOWN = "server_shutdown", "Server shut down"
     INTERRUPTED = "interrupted", "Interrupted (server stopped unexpectedly)"
 
@@ -32,6 +32,7 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
     end_detail = models.TextField(blank=True)
+    engine = models.CharField(max_length=200, help_text="Who answered: the Azure deployment or the local engine.")
     deployment = models.CharField(max_length=200)
     endpoint_shape = models.CharField(max_length=16, choices=EndpointShape.choices)
     voice = models.CharField(max_length=64)

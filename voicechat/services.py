@@ -11,8 +11,12 @@ from voicechat.models import Conversation, Turn
 from voicechat.realtime.recorder import Record, ServiceError, SessionStarted, TurnRecord, Usage
 
 
-def conversation_start(*, user: AbstractBaseUser, deployment: str, endpoint_shape: str, voice: str) -> Conversation:
-    return Conversation.objects.create(user=user, deployment=deployment, endpoint_shape=endpoint_shape, voice=voice)
+def conversation_start(
+    *, user: AbstractBaseUser, engine: str, deployment: str, endpoint_shape: str, voice: str
+) -> Conversation:
+    return Conversation.objects.create(
+        user=user, engine=engine, deployment=deployment, endpoint_shape=endpoint_shape, voice=voice
+    )
 
 
 def conversation_set_session(*, conversation_id: int, session_id: str) -> None:

@@ -6,8 +6,8 @@ from voicechat.models import EndReason
 from voicechat.realtime.failures import (
     failure_expired,
     failure_for_status,
+    failure_local_engine,
     failure_lost,
-    failure_not_configured,
     failure_timeout,
     failure_unreachable,
 )
@@ -20,7 +20,7 @@ ALL = [
     failure_for_status(500, deployment="d"),
     failure_unreachable("x.openai.azure.com", "Connection refused"),
     failure_timeout("x.openai.azure.com", 10),
-    failure_not_configured(),
+    failure_local_engine("no model in /nowhere."),
     failure_lost("code 1006"),
     failure_expired(),
 ]

@@ -57,10 +57,10 @@ def failure_timeout(host: str, seconds: float) -> UpstreamFailure:
     )
 
 
-def failure_not_configured() -> UpstreamFailure:
+def failure_local_engine(cause: str) -> UpstreamFailure:
     return UpstreamFailure(
-        "not_configured",
-        "No voice service is configured on the server. The administrator must set AZURE_OPENAI_ENDPOINT.",
+        "local_engine_error",
+        f"The local voice engine could not start: {cause}",
         4503,
     )
 

@@ -112,6 +112,11 @@ REALTIME_TRANSCRIPTION_MODEL = env.str("REALTIME_TRANSCRIPTION_MODEL", default="
 REALTIME_VAD_SILENCE_MS = env.int("REALTIME_VAD_SILENCE_MS", default=200)
 REALTIME_CONNECT_TIMEOUT = env.float("REALTIME_CONNECT_TIMEOUT", default=10.0)
 REALTIME_MAX_CLIENT_FRAME_BYTES = env.int("REALTIME_MAX_CLIENT_FRAME_BYTES", default=256 * 1024)
+# How often one conversation may go on in a new service session when the old one
+# ends on its own (session_expired, dropped connection).
+REALTIME_MAX_RESUMES = env.int("REALTIME_MAX_RESUMES", default=3)
+# How long after its socket dropped a conversation can be taken up again by the page.
+REALTIME_RESUME_WINDOW_SECONDS = env.int("REALTIME_RESUME_WINDOW_SECONDS", default=300)
 
 # The built-in local voice engine, used when AZURE_OPENAI_ENDPOINT is empty.
 # Better models on disk, never downloaded: a faster-whisper (CTranslate2) model

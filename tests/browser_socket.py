@@ -9,11 +9,11 @@ from config.asgi import application
 
 
 class BrowserSocket:
-    def __init__(self, cookie: bytes | None, origin: bytes = b"http://localhost") -> None:
+    def __init__(self, cookie: bytes | None, origin: bytes = b"http://localhost", path: str = "/ws/realtime/") -> None:
         headers = [(b"origin", origin)]
         if cookie is not None:
             headers.append((b"cookie", cookie))
-        self.communicator = WebsocketCommunicator(application, "/ws/realtime/", headers=headers)
+        self.communicator = WebsocketCommunicator(application, path, headers=headers)
         self.frames: list[str] = []  # every text frame received, in order
         self.close_code: int | None = None
 

@@ -158,7 +158,8 @@ class FakeSession:
                 self.audio_since_turn = 0
                 self.start(self.spoken_turn(vad=False))
         elif kind == "conversation.item.create":
-            item = dict(event["item"], id=self.new_id("item"), status="completed")
+            item = dict(event["item"], status="completed")
+            item.setdefault("id", self.new_id("item"))
             previous, self.last_item_id = self.last_item_id, item["id"]
             await self.emit(self.names["item_created"], previous_item_id=previous, item=item)
         elif kind == "response.create":

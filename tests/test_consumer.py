@@ -261,7 +261,8 @@ async def test_handshake_timeout(fake_service, user, settings):
     await expect_failure(user, "timeout", "did not complete the connection within 0.5 s", 4504)
 
 
-async def test_upstream_dropped_mid_conversation(fake_service, user):
+async def test_upstream_dropped_mid_conversation(fake_service, user, settings):
+    settings.REALTIME_MAX_RESUMES = 0
     fake_service.script.drop_after_turns = 1
     browser, conversation_id = await started(user)
     await spoken_turn(browser)
@@ -274,15 +275,58 @@ async def test_upstream_dropped_mid_conversation(fake_service, user):
     assert len(await turns_of(conversation_id)) == 2  # the finished turn is kept
 
 
-async def test_session_expired_is_relayed_and_ends_the_conversation(fake_service, user):
+async def test_session_expired_is_relayed_and_ends_the_conversation(fake_service, user, settings):
+    settings.REALTIME_MAX_RESUMES = 0
     fake_service.script.expire_after_turns = 1
     browser, conversation_id = await started(user)
     await spoken_turn(browser)
     events = await browser.until_closed()
     errors = [e for e in events if e["type"] == "error"]
-    assert [e["error"]["code"] for e in errors] == ["session_expired"]  # the service's own, once
+    assert [e["error"]["code"] for e in errors] == ["session_expired"]  # once, in the server's words
+    assert "reached its time limit" in errors[0]["error"]["message"]
     found = await ended(conversation_id)
     assert found.end_reason == "session_expired"
+
+
+@pytest.mark.parametrize("script", [{"expire_after_turns": 1}, {"drop_after_turns": 1}], ids=["expired", "dropped"])
+async def test_an_ended_service_session_is_resumed_with_the_earlier_turns(fake_service, user, script):
+    for name, value in script.items():
+        setattr(fake_service.script, name, value)
+    browser, conversation_id = await started(user)
+    await spoken_turn(browser)
+    events = await browser.until("session.updated")  # the new session's
+    notices = [e["message"] for e in events if e["type"] == "voicechat.notice"]
+    assert "reconnecting" in notices[0]
+    assert notices[1] == "Reconnected: the assistant remembers 2 turns."
+    assert not [e for e in events if e["type"] == "error"]  # a notice, not an error
+    # The new session got the conversation so far, as items with ids of ours.
+    second = fake_service.connections[1]
+    assert second is not fake_service.connections[0]
+    created = fake_service.of_type("conversation.item.create")
+    assert [(e["item"]["id"], e["item"]["role"], e["item"]["content"]) for e in created] == [
+        ("vchist_1", "user", [{"type": "input_text", "text": "Hello there, how are you?"}]),
+        ("vchist_2", "assistant", [{"type": "output_text", "text": "I am fine, thank you for asking."}]),
+    ]
+    fake_service.script.expire_after_turns = fake_service.script.drop_after_turns = None
+    await spoken_turn(browser)  # and the conversation goes on
+    turns = await saved_turns(conversation_id, 4)
+    assert [(t.seq, t.role) for t in turns] == [(1, "user"), (2, "assistant"), (3, "user"), (4, "assistant")]
+    await browser.disconnect()
+    found = await ended(conversation_id)
+    assert (found.resumes, found.end_reason) == (1, "client_closed")
+
+
+async def test_resumptions_are_limited(fake_service, user, settings):
+    settings.REALTIME_MAX_RESUMES = 1
+    fake_service.script.drop_after_turns = 1
+    browser, conversation_id = await started(user)
+    await spoken_turn(browser)
+    await browser.until("session.updated")  # the second session's
+    await spoken_turn(browser)
+    events = await browser.until_closed()
+    assert "connection to the voice service was lost" in events[-1]["error"]["message"]
+    found = await ended(conversation_id)
+    assert (found.resumes, found.end_reason) == (1, "upstream_closed")
 
 
 async def test_browser_leaving_closes_the_upstream_at_once(fake_service, user):
@@ -408,3 +452,119 @@ async def test_audio_keeps_flowing_while_the_database_is_busy(fake_service, user
         gate.set()
     assert len(await saved_turns(conversation_id, 2)) == 2
     await browser.disconnect()
+
+
+# Ways to talk, and the browser's reports
+
+
+async def test_push_to_talk_mode_and_release(fake_service, user):
+    browser, conversation_id = await started(user)
+    await browser.send({"type": "voicechat.mode", "mode": "push_to_talk"})
+    assert (await browser.until("voicechat.mode"))[-1]["mode"] == "push_to_talk"
+    await browser.until("session.updated")
+    update = fake_service.of_type("session.update")[-1]["session"]
+    assert update["audio"]["input"]["turn_detection"] is None
+    await browser.send({"type": "voicechat.talk", "action": "start"})
+    await browser.send(APPEND)
+    await browser.send({"type": "voicechat.talk", "action": "stop"})
+    events = await browser.until("response.done")
+    assert "input_audio_buffer.speech_started" not in [e["type"] for e in events]
+    sent = [e["type"] for e in fake_service.received]
+    assert sent[-4:] == [
+        "input_audio_buffer.clear",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
+    # Releasing with nothing said sends nothing.
+    await browser.send({"type": "voicechat.talk", "action": "start"})
+    await browser.send({"type": "voicechat.talk", "action": "stop"})
+    await browser.send({"type": "voicechat.mode", "mode": "hands_free"})
+    await browser.until("session.updated")
+    assert fake_service.of_type("session.update")[-1]["session"]["audio"]["input"]["turn_detection"]["type"] == (
+        "server_vad"
+    )
+    assert [e["type"] for e in fake_service.received][len(sent) :] == ["input_audio_buffer.clear", "session.update"]
+    assert len(await saved_turns(conversation_id, 2)) == 2
+    await browser.disconnect()
+
+
+async def test_pressing_to_talk_cancels_an_active_reply(fake_service, user):
+    fake_service.script.reply_ms = 3000
+    fake_service.script.chunk_delay = 0.05
+    browser, _ = await started(user)
+    await browser.send(APPEND)
+    await browser.send({"type": "input_audio_buffer.commit"})
+    await browser.until("response.output_audio.delta")
+    await browser.send({"type": "voicechat.talk", "action": "start"})
+    events = await browser.until("response.done")
+    assert events[-1]["response"]["status"] == "cancelled"
+    assert fake_service.of_type("response.cancel")
+    await browser.disconnect()
+
+
+async def test_microphone_settings_are_recorded_once(fake_service, user):
+    browser, conversation_id = await started(user)
+    info = {"echoCancellation": True, "noiseSuppression": False, "autoGainControl": True, "sampleRate": 48000}
+    await browser.send({"type": "voicechat.client_info", "audio": info, "userAgent": "Firefox/140"})
+    await browser.send({"type": "voicechat.client_info", "audio": {"sampleRate": 44100}, "userAgent": "Other"})
+    await browser.send({"type": "voicechat.client_info", "audio": {"nested": {"no": 1}}})
+    refused = await browser.receive()
+    assert refused["error"]["code"] == "client_event_refused"
+    await browser.disconnect()
+    found = await ended(conversation_id)
+    assert (found.client_audio, found.user_agent) == (info, "Firefox/140")
+    assert not [e for e in fake_service.received if e["type"].startswith("voicechat.")]
+
+
+# Reconnecting
+
+
+async def test_a_reconnecting_page_goes_on_with_the_same_conversation(fake_service, user):
+    first, conversation_id = await started(user)
+    await spoken_turn(first)
+    await first.disconnect()
+    await ended(conversation_id)
+
+    cookie = await database_sync_to_async(session_cookie)(user)
+    again = BrowserSocket(cookie, path=f"/ws/realtime/?conversation={conversation_id}")
+    assert await again.connect()
+    events = await again.until("session.updated")
+    announced = next(e for e in events if e["type"] == "voicechat.conversation")
+    assert (announced["conversation_id"], announced["resumed"]) == (conversation_id, True)
+    created = [e["item"]["id"] for e in fake_service.of_type("conversation.item.create")]
+    assert created == ["vchist_1", "vchist_2"]
+    await spoken_turn(again)
+    turns = await saved_turns(conversation_id, 4)
+    assert [t.seq for t in turns] == [1, 2, 3, 4]
+    found = await conversation(conversation_id)
+    assert (found.ended_at, found.resumes) == (None, 1)
+    await again.disconnect()
+    assert (await ended(conversation_id)).end_reason == "client_closed"
+
+
+async def test_the_replaced_socket_does_not_end_the_resumed_conversation(fake_service, user):
+    first, conversation_id = await started(user)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    # The page reconnects before the server has noticed the old socket is gone.
+    again = BrowserSocket(cookie, path=f"/ws/realtime/?conversation={conversation_id}")
+    assert await again.connect()
+    await again.until("session.updated")
+    await first.disconnect()
+    await asyncio.sleep(0.3)
+    assert (await conversation(conversation_id)).ended_at is None
+    await again.disconnect()
+    assert (await ended(conversation_id)).end_reason == "client_closed"
+
+
+async def test_another_users_conversation_cannot_be_taken_up(fake_service, user, other_user):
+    theirs, their_id = await started(other_user)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    mine = BrowserSocket(cookie, path=f"/ws/realtime/?conversation={their_id}")
+    assert await mine.connect()
+    events = await mine.until("session.updated")
+    announced = next(e for e in events if e["type"] == "voicechat.conversation")
+    assert announced["conversation_id"] != their_id and not announced["resumed"]
+    assert fake_service.of_type("conversation.item.create") == []
+    await mine.disconnect()
+    await theirs.disconnect()

@@ -1,6 +1,7 @@
 """Typed access to the realtime settings."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -19,6 +20,8 @@ class RealtimeConfig:
     session: SessionSettings
     connect_timeout: float
     max_client_frame_bytes: int
+    max_resumes: int
+    resume_window: timedelta
     local: LocalSettings
 
     @property
@@ -64,6 +67,8 @@ def realtime_config() -> RealtimeConfig:
         ),
         connect_timeout=settings.REALTIME_CONNECT_TIMEOUT,
         max_client_frame_bytes=settings.REALTIME_MAX_CLIENT_FRAME_BYTES,
+        max_resumes=settings.REALTIME_MAX_RESUMES,
+        resume_window=timedelta(seconds=settings.REALTIME_RESUME_WINDOW_SECONDS),
         local=LocalSettings(
             whisper_model=settings.LOCAL_WHISPER_MODEL,
             piper_voice=settings.LOCAL_PIPER_VOICE,

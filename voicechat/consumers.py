@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -40,20 +41,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused with 403
             return
-        config = realtime_config()
-        self.bridge = Bridge(
-            shape=config.shape, session=config.session, max_client_frame_bytes=config.max_client_frame_bytes
-        )
+        self.config = config = realtime_config()
         self.service_error: ServiceError | None = None
         await self.accept()
-        conversation = await database_sync_to_async(services.conversation_start)(
-            user=user,
-            engine=config.engine_label,
-            deployment=config.deployment_name,
-            endpoint_shape=config.shape.value,
-            voice=config.session.voice,
+        conversation, earlier_turns = await self.open_conversation(user)
+        self.epoch = conversation.resumes
+        self.resumes_left = config.max_resumes
+        self.bridge = Bridge(
+            shape=config.shape,
+            session=config.session,
+            max_client_frame_bytes=config.max_client_frame_bytes,
+            earlier_turns=earlier_turns,
         )
-        self.writer = RecordWriter(conversation.pk)
+        self.writer = RecordWriter(conversation.pk, epoch=self.epoch)
         try:
             self.upstream = await open_upstream(config)
         except UpstreamError as error:
@@ -61,13 +61,34 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.bridge.start()
         await self.flush_upstream()
-        await self.send(
-            text_data=json.dumps(
-                {"type": "voicechat.conversation", "conversation_id": conversation.pk, "engine": config.engine_label}
-            )
+        await self.send_json_event(
+            "voicechat.conversation",
+            conversation_id=conversation.pk,
+            engine=config.engine_label,
+            resumed=bool(earlier_turns) or conversation.resumes > 0,
+            mode="hands_free",
         )
         self.pump = asyncio.create_task(self.relay_upstream())
         logger.info("Conversation %s started for user %s (%s)", conversation.pk, user.pk, config.engine_label)
+
+    async def open_conversation(self, user):
+        """The conversation the page asks to go on with (after its socket dropped), or a new one."""
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        wanted = query.get("conversation", [""])[0]
+        if wanted.isdigit():
+            resumed = await database_sync_to_async(services.conversation_resume)(
+                user=user, conversation_id=int(wanted), window=self.config.resume_window
+            )
+            if resumed is not None:
+                return resumed
+        conversation = await database_sync_to_async(services.conversation_start)(
+            user=user,
+            engine=self.config.engine_label,
+            deployment=self.config.deployment_name,
+            endpoint_shape=self.config.shape.value,
+            voice=self.config.session.voice,
+        )
+        return conversation, []
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.upstream is None or self.ended:
@@ -75,33 +96,75 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.bridge.receive_client(text_data, bytes_data)
         await self.flush_upstream()
         await self.flush_client()
+        self.save_records()
 
     async def disconnect(self, code: int) -> None:
         await self.end(EndReason.CLIENT_CLOSED, f"The browser closed the socket (code {code}).")
 
     async def relay_upstream(self) -> None:
-        """Forward every service frame to the browser, in order, and record what it says."""
+        """Forward every service frame to the browser, in order, and record what it says.
+
+        When the service session ends on its own, the conversation goes on in a
+        new one (a bounded number of times) with the earlier turns re-sent.
+        """
         try:
-            async for frame in self.upstream:
-                if isinstance(frame, bytes):
-                    logger.warning("Ignored a binary frame from the voice service (%d bytes)", len(frame))
-                    continue
-                self.bridge.receive_upstream(frame)
-                await self.flush_client()
-                self.save_records()
+            while True:
+                async for frame in self.upstream:
+                    if isinstance(frame, bytes):
+                        logger.warning("Ignored a binary frame from the voice service (%d bytes)", len(frame))
+                        continue
+                    self.bridge.receive_upstream(frame)
+                    await self.flush_client()
+                    self.save_records()
+                if self.ended:
+                    return
+                failure = self.upstream_failure()
+                if (
+                    failure.reason not in (EndReason.SESSION_EXPIRED, EndReason.UPSTREAM_CLOSED)
+                    or not self.resumes_left
+                ):
+                    # The service's own fatal error was relayed as it came; an expiry was not.
+                    await self.fail(failure, relayed=failure.reason == EndReason.UPSTREAM_ERROR)
+                    return
+                await self.resume_upstream(failure)
+        except UpstreamError as error:
+            await self.fail(error.failure)
         except Exception:
             # Never leave the conversation open behind a dead relay.
             logger.exception("Conversation %s: the relay failed", self.writer.conversation_id)
             await self.fail(failure_lost("relay error"))
-            return
-        if not self.ended:
-            if self.service_error is not None and self.service_error.code == "session_expired":
-                failure = failure_expired()
-            elif self.service_error is not None:
-                failure = UpstreamFailure(EndReason.UPSTREAM_ERROR, self.service_error.message, 4502)
-            else:
-                failure = failure_lost(self.upstream.close_detail)
-            await self.fail(failure, relayed=self.service_error is not None)
+
+    def upstream_failure(self) -> UpstreamFailure:
+        error = self.service_error
+        if error is not None and error.code == "session_expired":
+            return failure_expired()
+        if error is not None:
+            return UpstreamFailure(EndReason.UPSTREAM_ERROR, error.message, 4502)
+        return failure_lost(self.upstream.close_detail)
+
+    async def resume_upstream(self, failure: UpstreamFailure) -> None:
+        """Open a new service session for the same conversation and re-send what was said."""
+        self.resumes_left -= 1
+        self.service_error = None
+        self.bridge.finish(failure.reason.replace("_", " "))
+        self.save_records()
+        await self.upstream.close()
+        await self.send_json_event(
+            "voicechat.notice", message="The voice service session ended; reconnecting and restoring the conversation…"
+        )
+        self.upstream = await open_upstream(self.config)
+        self.epoch = await database_sync_to_async(services.conversation_count_resume)(
+            conversation_id=self.writer.conversation_id
+        )
+        self.writer.epoch = self.epoch
+        self.bridge.start()
+        await self.flush_upstream()
+        turns = len(self.bridge.history())
+        await self.send_json_event("voicechat.notice", message=f"Reconnected: the assistant remembers {turns} turns.")
+        logger.info("Conversation %s resumed in a new session (%s)", self.writer.conversation_id, failure.reason)
+
+    async def send_json_event(self, event_type: str, **members) -> None:
+        await self.send(text_data=json.dumps({"type": event_type, **members}))
 
     async def flush_upstream(self) -> None:
         for frame in self.bridge.data_to_send_upstream():

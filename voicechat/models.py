@@ -37,6 +37,13 @@ class Conversation(models.Model):
     endpoint_shape = models.CharField(max_length=16, choices=EndpointShape.choices)
     voice = models.CharField(max_length=64)
     upstream_session_id = models.CharField(max_length=200, blank=True)
+    resumes = models.PositiveIntegerField(
+        default=0, help_text="Times the conversation went on in a new session (service expiry, dropped socket)."
+    )
+    client_audio = models.JSONField(
+        default=dict, blank=True, help_text="The microphone's actual settings, as the browser reported them."
+    )
+    user_agent = models.CharField(max_length=500, blank=True)
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)

@@ -16,8 +16,9 @@ RETRY_DELAYS = (0.2, 0.5, 1.0)
 
 
 class RecordWriter:
-    def __init__(self, conversation_id: int) -> None:
+    def __init__(self, conversation_id: int, *, epoch: int) -> None:
         self.conversation_id = conversation_id
+        self.epoch = epoch  # the conversation's `resumes` count this socket owns
         self._queue: asyncio.Queue[tuple[str, object] | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name=f"record-writer-{conversation_id}")
 
@@ -50,7 +51,7 @@ class RecordWriter:
                 else:
                     reason, detail = payload
                     await database_sync_to_async(services.conversation_end)(
-                        conversation_id=self.conversation_id, reason=reason, detail=detail
+                        conversation_id=self.conversation_id, reason=reason, detail=detail, epoch=self.epoch
                     )
                 return
             except Exception:

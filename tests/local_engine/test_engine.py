@@ -209,3 +209,18 @@ async def test_slow_work_in_one_session_does_not_hold_up_another():
         slow.release.set()
         await stuck.close()
         await free.close()
+
+
+async def test_earlier_turns_can_be_given_back(engine):
+    """A conversation going on in a new session re-sends what was said, with its own ids."""
+    for seq, role, part, text in [
+        (1, "user", "input_text", "My name is Ada."),
+        (2, "assistant", "output_text", "Hi Ada."),
+    ]:
+        item = {"id": f"vchist_{seq}", "type": "message", "role": role, "content": [{"type": part, "text": text}]}
+        await engine.send({"type": "conversation.item.create", "item": item})
+        added = (await engine.until("conversation.item.added"))[-1]
+        assert added["item"]["id"] == f"vchist_{seq}" and added["item"]["content"][0]["text"] == text
+    await engine.send({"type": "response.create"})
+    events = await engine.until("response.done")
+    assert events[-1]["response"]["output"][0]["content"][0]["transcript"].startswith("I heard: My name is Ada.")

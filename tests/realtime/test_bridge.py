@@ -54,3 +54,77 @@ def test_finish_records_waiting_turns():
     b.finish("user disconnected")
     (turn,) = b.records()
     assert turn.status == "failed" and "user disconnected" in turn.detail
+
+
+def test_modes_and_push_to_talk():
+    b = bridge()
+    b.receive_client('{"type": "voicechat.mode", "mode": "push_to_talk"}')
+    (update,) = b.data_to_send_upstream()
+    assert json.loads(update)["session"]["audio"]["input"]["turn_detection"] is None
+    assert json.loads(b.data_to_send_client()[0]) == {"type": "voicechat.mode", "mode": "push_to_talk"}
+    b.receive_upstream(json.dumps({"type": "response.created", "response": {"id": "r"}}))
+    b.receive_client('{"type": "voicechat.talk", "action": "start"}')
+    b.receive_client('{"type": "input_audio_buffer.append", "audio": "AAAA"}')
+    b.receive_client('{"type": "voicechat.talk", "action": "stop"}')
+    sent = [json.loads(f)["type"] for f in b.data_to_send_upstream()]
+    assert sent == [
+        "response.cancel",
+        "input_audio_buffer.clear",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
+    # A new session starts in the mode the user chose.
+    b.start()
+    assert json.loads(b.data_to_send_upstream()[0])["session"]["audio"]["input"]["turn_detection"] is None
+
+
+def test_session_expiry_is_not_shown_as_an_error():
+    b = bridge()
+    expired = json.dumps({"type": "error", "error": {"code": "session_expired", "message": "Too long"}})
+    other = json.dumps({"type": "error", "error": {"code": "invalid_value", "message": "Nope"}})
+    b.receive_upstream(expired)
+    b.receive_upstream(other)
+    assert b.data_to_send_client() == [other]
+    assert [r.code for r in b.records()] == ["session_expired"]
+
+
+def test_a_new_session_gets_the_conversation_so_far():
+    b = Bridge(
+        shape=Shape.PREVIEW,
+        session=SETTINGS,
+        max_client_frame_bytes=4096,
+        clock=lambda: 1.0,
+        earlier_turns=[(1, "user", "Hi"), (2, "assistant", "Hello")],
+    )
+    b.receive_upstream(json.dumps({"type": "input_audio_buffer.committed", "item_id": "u3"}))
+    b.receive_upstream(
+        json.dumps(
+            {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u3", "transcript": "Bye"}
+        )
+    )
+    (turn,) = b.records()
+    assert turn.seq == 3  # numbering goes on after the saved turns
+    b.start()
+    frames = [json.loads(f) for f in b.data_to_send_upstream()]
+    assert frames[0]["type"] == "session.update"
+    assert [(f["item"]["id"], f["item"]["content"][0]) for f in frames[1:]] == [
+        ("vchist_1", {"type": "input_text", "text": "Hi"}),
+        ("vchist_2", {"type": "text", "text": "Hello"}),
+        ("vchist_3", {"type": "input_text", "text": "Bye"}),
+    ]
+    # Their echo is not recorded again.
+    b.receive_upstream(
+        json.dumps(
+            {
+                "type": "conversation.item.created",
+                "item": {
+                    "id": "vchist_1",
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Hi"}],
+                },
+            }
+        )
+    )
+    assert b.records() == []

@@ -93,3 +93,33 @@ def test_error_event_has_the_service_shape():
         "param": None,
         "event_id": "abc",
     }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "voicechat.mode", "mode": "push_to_talk"},
+        {"type": "voicechat.mode", "mode": "hands_free"},
+        {"type": "voicechat.talk", "action": "start"},
+        {"type": "voicechat.talk", "action": "stop"},
+        {"type": "voicechat.client_info", "audio": {"echoCancellation": True, "sampleRate": 48000}, "userAgent": "X"},
+    ],
+    ids=lambda e: f"{e['type']}-{e.get('mode') or e.get('action') or 'info'}",
+)
+def test_the_apps_own_events_are_accepted(event):
+    assert check_client_frame(json.dumps(event), None, max_bytes=1024) == event
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"type": "voicechat.mode", "mode": "telepathy"}, "one of hands_free, push_to_talk"),
+        ({"type": "voicechat.talk", "action": "shout"}, "start or stop"),
+        ({"type": "voicechat.client_info", "audio": {"nested": {"a": 1}}}, "short plain value"),
+        ({"type": "voicechat.client_info", "audio": [1]}, "an object"),
+        ({"type": "voicechat.client_info", "audio": {}, "userAgent": "x" * 501}, "at most 500"),
+    ],
+)
+def test_the_apps_own_events_are_checked(event, message):
+    with pytest.raises(RefusedFrame, match=message):
+        check_client_frame(json.dumps(event), None, max_bytes=4096)

@@ -251,14 +251,19 @@ class LocalSession:
     async def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         texts = [p.get("text", "") for p in item.get("content") or () if isinstance(p, dict)]
-        if item.get("type") != "message" or item.get("role") not in ("user", "system") or not any(texts):
+        role = item.get("role")
+        if item.get("type") != "message" or role not in ("user", "assistant", "system") or not any(texts):
             self._error(
                 "invalid_value", "Only text messages can be added to a local conversation.", event.get("event_id")
             )
             return
-        added = self._add_item(item["role"], " ".join(texts))
-        content = [{"type": "input_text", "text": added.text}]
-        self._announce(added, content)
+        item_id = item.get("id") if isinstance(item.get("id"), str) else None
+        if item_id is not None and any(i.id == item_id for i in self._items):
+            self._error("invalid_value", f"Item {item_id!r} exists already.", event.get("event_id"))
+            return
+        added = self._add_item(role, " ".join(texts), item_id=item_id)
+        part = "input_text" if role != "assistant" else "output_text"
+        self._announce(added, [{"type": part, "text": added.text}])
 
     async def _on_response_create(self, event: dict[str, Any]) -> None:
         if self._response is not None:

@@ -4,12 +4,15 @@ Like the protocol objects of `websockets`, it is fed what arrives on either side
 and tells what to send each way and what to record; the consumer does the I/O.
 """
 
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
-from voicechat.realtime.client_events import RefusedFrame, check_client_frame, error_event
+from voicechat.realtime.client_events import CONTROL_PREFIX, RefusedFrame, check_client_frame, error_event
 from voicechat.realtime.events import parse_recorded
-from voicechat.realtime.recorder import Record, Recorder
+from voicechat.realtime.history import history_items
+from voicechat.realtime.recorder import ClientInfo, Record, Recorder
 from voicechat.realtime.session_config import SessionSettings, Shape, session_update
 
 
@@ -21,37 +24,88 @@ class Bridge:
         session: SessionSettings,
         max_client_frame_bytes: int,
         clock: Callable[[], float] = time.time,
+        earlier_turns: list[tuple[int, str, str]] = (),
     ) -> None:
         self.shape = shape
+        self.hands_free = True
+        self.refused_frames = 0
         self._session = session
         self._max_client_frame_bytes = max_client_frame_bytes
-        self._recorder = Recorder(clock)
+        self._earlier_turns = list(earlier_turns)
+        last_seq = max((seq for seq, _, _ in self._earlier_turns), default=0)
+        self._recorder = Recorder(clock, last_seq=last_seq)
+        self._records: list[Record] = []
         self._to_upstream: list[str] = []
         self._to_client: list[str] = []
-        self.refused_frames = 0
+        self._response_active = False
+        self._appended = 0  # audio frames sent since the buffer was last committed or cleared
 
     def start(self) -> None:
-        """Queue the server's own session configuration, first of all frames upstream."""
-        self._to_upstream.append(session_update(self.shape, self._session))
+        """Queue the server's own session configuration, then the conversation so far."""
+        self._response_active = False
+        self._appended = 0
+        self._to_upstream.append(session_update(self.shape, self._session, hands_free=self.hands_free))
+        self._to_upstream.extend(history_items(self.shape, self.history()))
+
+    def history(self) -> list[tuple[int, str, str]]:
+        """(seq, role, text) of every ended turn of the conversation, oldest first."""
+        return self._earlier_turns + self._recorder.history()
 
     def receive_client(self, text: str | None, binary: bytes | None = None) -> None:
         try:
-            check_client_frame(text, binary, max_bytes=self._max_client_frame_bytes)
+            event = check_client_frame(text, binary, max_bytes=self._max_client_frame_bytes)
         except RefusedFrame as refusal:
             self.refused_frames += 1
             self._to_client.append(error_event(refusal.message, event_id=refusal.event_id))
-        else:
-            self._to_upstream.append(text)
+            return
+        kind = event["type"]
+        if kind.startswith(CONTROL_PREFIX):
+            self._control(event)
+            return
+        if kind == "input_audio_buffer.append":
+            self._appended += 1
+        elif kind in ("input_audio_buffer.commit", "input_audio_buffer.clear"):
+            self._appended = 0
+        self._to_upstream.append(text)
+
+    def _control(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "voicechat.mode":
+            self.hands_free = event["mode"] == "hands_free"
+            self._to_upstream.append(session_update(self.shape, self._session, hands_free=self.hands_free))
+            self._to_client.append(json.dumps({"type": "voicechat.mode", "mode": event["mode"]}))
+        elif kind == "voicechat.talk" and event["action"] == "start":
+            # A new turn by hand: what the assistant was saying and any stray audio go.
+            if self._response_active:
+                self._to_upstream.append(json.dumps({"type": "response.cancel"}))
+            self._to_upstream.append(json.dumps({"type": "input_audio_buffer.clear"}))
+            self._appended = 0
+        elif kind == "voicechat.talk":
+            if self._appended:
+                self._to_upstream.append(json.dumps({"type": "input_audio_buffer.commit"}))
+                self._to_upstream.append(json.dumps({"type": "response.create"}))
+            self._appended = 0
+        elif kind == "voicechat.client_info":
+            self._records.append(ClientInfo(audio=event.get("audio", {}), user_agent=event.get("userAgent", "")))
 
     def receive_upstream(self, frame: str) -> None:
         """Relay a service frame as received; read it only if the recorder needs it."""
-        self._to_client.append(frame)
         event = parse_recorded(frame)
-        if event is not None:
-            self._recorder.receive(event)
+        if event is None:
+            self._to_client.append(frame)
+            return
+        # The end of a session's time is the server's to handle (it goes on in a new
+        # session, or says so itself), not an error to show.
+        if event["type"] != "error" or (event.get("error") or {}).get("code") != "session_expired":
+            self._to_client.append(frame)
+        if event["type"] == "response.created":
+            self._response_active = True
+        elif event["type"] == "response.done":
+            self._response_active = False
+        self._recorder.receive(event)
 
     def finish(self, detail: str) -> None:
-        """The conversation is over: record the turns still waiting for their words."""
+        """The service session is over: record the turns still waiting for their words."""
         self._recorder.finish(detail)
 
     def data_to_send_upstream(self) -> list[str]:
@@ -63,4 +117,5 @@ class Bridge:
         return frames
 
     def records(self) -> list[Record]:
-        return self._recorder.records()
+        records, self._records = self._records, []
+        return records + self._recorder.records()

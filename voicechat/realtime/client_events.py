@@ -12,7 +12,13 @@ ALLOWED_MEMBERS: dict[str, frozenset[str]] = {
     "conversation.item.truncate": frozenset({"type", "event_id", "item_id", "content_index", "audio_end_ms"}),
     "response.create": frozenset({"type", "event_id"}),
     "response.cancel": frozenset({"type", "event_id", "response_id"}),
+    # The app's own events, handled by the server and never forwarded.
+    "voicechat.mode": frozenset({"type", "mode"}),
+    "voicechat.talk": frozenset({"type", "action"}),
+    "voicechat.client_info": frozenset({"type", "audio", "userAgent"}),
 }
+CONTROL_PREFIX = "voicechat."
+MODES = ("hands_free", "push_to_talk")
 
 ERROR_CODE = "client_event_refused"
 
@@ -26,8 +32,8 @@ class RefusedFrame(Exception):
         self.event_id = event_id
 
 
-def check_client_frame(text: str | None, binary: bytes | None, *, max_bytes: int) -> None:
-    """Raise RefusedFrame unless this frame is an event a voice client may send as it is."""
+def check_client_frame(text: str | None, binary: bytes | None, *, max_bytes: int) -> dict[str, Any]:
+    """The event, if a voice client may send it; otherwise raise RefusedFrame."""
     if text is None:
         size = len(binary or b"")
         raise RefusedFrame(f"Binary frames ({size} bytes) are not accepted: send JSON text frames.")
@@ -55,6 +61,7 @@ def check_client_frame(text: str | None, binary: bytes | None, *, max_bytes: int
     if "event_id" in event and event_id is None:
         raise RefusedFrame("event_id must be a string.")
     _check_members(event_type, event, event_id)
+    return event
 
 
 def _check_members(event_type: str, event: dict[str, Any], event_id: str | None) -> None:
@@ -72,6 +79,12 @@ def _check_members(event_type: str, event: dict[str, Any], event_id: str | None)
             raise RefusedFrame('conversation.item.truncate needs "audio_end_ms" (0 or more).', event_id)
     elif event_type == "response.cancel" and "response_id" in event and not isinstance(event["response_id"], str):
         raise RefusedFrame("response_id must be a string.", event_id)
+    elif event_type == "voicechat.mode" and event.get("mode") not in MODES:
+        raise RefusedFrame(f'voicechat.mode needs "mode": one of {", ".join(MODES)}.')
+    elif event_type == "voicechat.talk" and event.get("action") not in ("start", "stop"):
+        raise RefusedFrame('voicechat.talk needs "action": start or stop.')
+    elif event_type == "voicechat.client_info":
+        _check_client_info(event)
 
 
 def _check_user_message(item: Any, event_id: str | None) -> None:
@@ -92,6 +105,18 @@ def _check_user_message(item: Any, event_id: str | None) -> None:
             raise refusal
         if part["type"] != "input_text" or not isinstance(part["text"], str) or not part["text"].strip():
             raise refusal
+
+
+def _check_client_info(event: dict[str, Any]) -> None:
+    audio = event.get("audio", {})
+    scalars = (bool, int, float, str, type(None))
+    if not isinstance(audio, dict) or len(audio) > 20:
+        raise RefusedFrame('voicechat.client_info needs "audio": an object of the microphone\'s settings.')
+    for key, value in audio.items():
+        if not isinstance(value, scalars) or len(str(key)) > 64 or len(str(value)) > 200:
+            raise RefusedFrame("voicechat.client_info: each audio setting must be a short plain value.")
+    if not isinstance(event.get("userAgent", ""), str) or len(event.get("userAgent", "")) > 500:
+        raise RefusedFrame("voicechat.client_info: userAgent must be a string of at most 500 characters.")
 
 
 def _is_count(value: Any) -> bool:

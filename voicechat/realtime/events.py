@@ -15,7 +15,7 @@ PREVIEW_TO_GA = {
     "conversation.item.created": "conversation.item.added",
 }
 
-# The events the recorder reads, in GA names. Everything else is relayed unread.
+# The events the bridge and recorder read, in GA names. Everything else is relayed unread.
 RECORDED = frozenset(
     {
         "session.created",
@@ -30,6 +30,7 @@ RECORDED = frozenset(
         "response.output_text.delta",
         "response.output_text.done",
         "conversation.item.truncated",
+        "response.created",
         "response.done",
         "error",
     }

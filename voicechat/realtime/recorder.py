@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicechat.realtime.history import is_history_item
+
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
 FAILED = "failed"
@@ -52,6 +54,14 @@ class SessionStarted:
 
 
 @dataclass(frozen=True)
+class ClientInfo:
+    """What the browser reported of its microphone, once per conversation."""
+
+    audio: dict[str, Any]
+    user_agent: str
+
+
+@dataclass(frozen=True)
 class ServiceError:
     """An `error` event after which the service ends the session."""
 
@@ -59,7 +69,7 @@ class ServiceError:
     message: str
 
 
-Record = TurnRecord | Usage | SessionStarted | ServiceError
+Record = TurnRecord | Usage | SessionStarted | ServiceError | ClientInfo
 
 
 @dataclass
@@ -92,10 +102,10 @@ class _Turn:
 class Recorder:
     """Feed it server events (canonical GA names); take the records it produces."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, last_seq: int = 0) -> None:
         self._clock = clock
         self._turns: dict[str, _Turn] = {}
-        self._last_seq = 0
+        self._last_seq = last_seq  # turns saved before: a resumed conversation goes on after them
         self._records: list[Record] = []
 
     def records(self) -> list[Record]:
@@ -107,6 +117,11 @@ class Recorder:
         handler = getattr(self, "_on_" + event["type"].replace(".", "_"), None)
         if handler is not None:
             handler(event)
+
+    def history(self) -> list[tuple[int, str, str]]:
+        """(seq, role, text) of the turns that have ended, in conversation order."""
+        ended = [t for t in self._turns.values() if t.status is not None]
+        return [(t.seq, t.role, t.text) for t in sorted(ended, key=lambda t: t.seq)]
 
     def finish(self, detail: str) -> None:
         """End the turns still waiting for their words, so that none is lost."""
@@ -133,7 +148,7 @@ class Recorder:
         if not isinstance(item, dict) or item.get("type") != "message":
             return None
         role, item_id = item.get("role"), item.get("id")
-        if role not in ("user", "assistant") or not isinstance(item_id, str):
+        if role not in ("user", "assistant") or not isinstance(item_id, str) or is_history_item(item_id):
             return None
         turn = self._place(item_id, role)
         if role == "user" and turn.status is None:
@@ -253,7 +268,7 @@ class Recorder:
 
     def _turn_for(self, event: dict[str, Any], role: str) -> _Turn | None:
         item_id = event.get("item_id")
-        if not isinstance(item_id, str):
+        if not isinstance(item_id, str) or is_history_item(item_id):
             return None
         turn = self._turns.get(item_id)
         if turn is None:

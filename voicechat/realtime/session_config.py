@@ -23,15 +23,21 @@ class SessionSettings:
 SAMPLE_RATE = 24000
 
 
-def build_session(shape: Shape, settings: SessionSettings) -> dict:
-    """The `session` object of a `session.update` for this endpoint shape."""
-    turn_detection = {
-        "type": "server_vad",
-        "threshold": settings.vad_threshold,
-        "prefix_padding_ms": settings.vad_prefix_padding_ms,
-        "silence_duration_ms": settings.vad_silence_ms,
-        "create_response": True,
-    }
+def build_session(shape: Shape, settings: SessionSettings, *, hands_free: bool = True) -> dict:
+    """The `session` object of a `session.update` for this endpoint shape.
+
+    Hands-free: the service detects turns (server VAD). Push-to-talk: no turn
+    detection; the server commits the buffer when the user lets go.
+    """
+    turn_detection = None
+    if hands_free:
+        turn_detection = {
+            "type": "server_vad",
+            "threshold": settings.vad_threshold,
+            "prefix_padding_ms": settings.vad_prefix_padding_ms,
+            "silence_duration_ms": settings.vad_silence_ms,
+            "create_response": True,
+        }
     if shape is Shape.PREVIEW:
         return {
             # Azure's preview needs "text" beside "audio"; audio replies then
@@ -54,13 +60,13 @@ def build_session(shape: Shape, settings: SessionSettings) -> dict:
             "input": {
                 "format": audio_format,
                 "transcription": {"model": settings.transcription_model},
-                "turn_detection": {**turn_detection, "interrupt_response": True},
+                "turn_detection": turn_detection and {**turn_detection, "interrupt_response": True},
             },
             "output": {"format": audio_format, "voice": settings.voice},
         },
     }
 
 
-def session_update(shape: Shape, settings: SessionSettings) -> str:
+def session_update(shape: Shape, settings: SessionSettings, *, hands_free: bool = True) -> str:
     """The whole `session.update` client event, as the text frame to send."""
-    return json.dumps({"type": "session.update", "session": build_session(shape, settings)})
+    return json.dumps({"type": "session.update", "session": build_session(shape, settings, hands_free=hands_free)})

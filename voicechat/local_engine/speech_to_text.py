@@ -1,9 +1,26 @@
-"""Speech to text for the local engine: pocketsphinx, or faster-whisper when a model is on disk."""
+"""
+Speech recognition for the local voice engine.
 
-from pathlib import Path
+PocketSphinx with its bundled US English model is the default: it needs
+nothing beyond the pinned package and decodes while the user speaks.
+faster-whisper, far more accurate but optional, is used when
+LOCAL_WHISPER_MODEL names a CTranslate2 model folder.
+"""
+
+import os
+import threading
 from typing import Protocol
 
-INPUT_RATE = 16000
+import numpy as np
+import pocketsphinx
+
+INPUT_RATE = 16000  # recognizers take PCM16 mono 16 kHz
+
+# pocketsphinx holds the GIL while it decodes (its Cython binding has no
+# `nogil` section): for a fifth to a quarter of the audio's duration. Large
+# blocks are fed in pieces so that other threads, the event loop among them,
+# get a turn in between.
+_FEED_BLOCK_BYTES = INPUT_RATE * 2 * 40 // 1000  # 40 ms
 
 
 class Utterance(Protocol):
@@ -18,72 +35,143 @@ class Recognizer(Protocol):
     def start(self) -> Utterance: ...
 
 
-class _PocketsphinxUtterance:
-    def __init__(self, decoder) -> None:
+class PocketsphinxUtterance:
+    """One user turn, decoded as it is fed."""
+
+    def __init__(self, decoder: pocketsphinx.Decoder):
         self._decoder = decoder
         decoder.start_utt()
 
     def feed(self, pcm16: bytes) -> None:
-        self._decoder.process_raw(pcm16[: len(pcm16) - len(pcm16) % 2], False, False)
+        if self._decoder is None:
+            raise RuntimeError("This utterance is finished.")
+        for start in range(0, len(pcm16), _FEED_BLOCK_BYTES):
+            self._decoder.process_raw(pcm16[start : start + _FEED_BLOCK_BYTES])
 
     def finish(self) -> str:
-        self._decoder.end_utt()
-        hypothesis = self._decoder.hyp()
-        return hypothesis.hypstr.strip().lower() if hypothesis is not None else ""
+        if self._decoder is None:
+            raise RuntimeError("This utterance is finished.")
+        decoder, self._decoder = self._decoder, None
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
+        if hypothesis is None:
+            return ""
+        # Filler words (<sil>, [noise], ...) are left out of hypstr already;
+        # filtering again costs nothing and keeps them out whatever the model.
+        words = [word for word in hypothesis.hypstr.split() if word[0] not in "<[+"]
+        return " ".join(words).lower()
+
+    def abandon(self) -> None:
+        """End the utterance without a result, freeing the decoder for the next one."""
+        if self._decoder is not None:
+            decoder, self._decoder = self._decoder, None
+            decoder.end_utt()
 
 
 class PocketsphinxRecognizer:
-    """The bundled US English model; decodes as audio arrives, so finishing is quick."""
+    """
+    PocketSphinx with its bundled US English acoustic model, dictionary and
+    language model.
+
+    A decoder takes about 0.3 s and 90 MB to create (the language model and
+    the search built on it are 65 MB of that, the dictionary 20 MB; the
+    acoustic model is memory-mapped, so shared), hence one per recognizer,
+    reused for every utterance. Its cepstral mean, the estimate of the
+    speaker's voice and microphone, carries over from one utterance to the
+    next, so recognition improves as the session goes on.
+
+    Decoders share nothing: the language model could be loaded once and
+    added to each, but its lookups write to a cache inside it, so that is
+    only safe as long as pocketsphinx never releases the GIL.
+    """
 
     name = "pocketsphinx (en-us)"
 
-    def __init__(self) -> None:
-        from pocketsphinx import Decoder
+    def __init__(self):
+        self._decoder = pocketsphinx.Decoder(
+            hmm=pocketsphinx.get_model_path("en-us/en-us"),
+            lm=pocketsphinx.get_model_path("en-us/en-us.lm.bin"),
+            dict=pocketsphinx.get_model_path("en-us/cmudict-en-us.dict"),
+            samprate=INPUT_RATE,
+            # Without the second, flat-lexicon pass, end_utt() takes a few ms
+            # instead of 60-100 ms at the end of every turn; short utterances
+            # are recognised as well without it.
+            fwdflat=False,
+            # Otherwise every utterance logs several lines to stderr.
+            loglevel="FATAL",
+        )
+        self._utterance = None
 
-        self._decoder = Decoder(loglevel="FATAL")
+    def start(self) -> PocketsphinxUtterance:
+        # A turn the engine abandoned (the user was interrupted, say) would
+        # leave the decoder mid-utterance, and start_utt() would then fail.
+        if self._utterance is not None:
+            self._utterance.abandon()
+        self._utterance = PocketsphinxUtterance(self._decoder)
+        return self._utterance
 
-    def start(self) -> _PocketsphinxUtterance:
-        return _PocketsphinxUtterance(self._decoder)
+
+_whisper_models = {}
+_whisper_models_lock = threading.Lock()
 
 
-class _WhisperUtterance:
-    def __init__(self, model) -> None:
+def _load_whisper_model(path: str):
+    """Load a faster-whisper model once per process: it takes seconds and hundreds of MB."""
+    with _whisper_models_lock:
+        if path not in _whisper_models:
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as e:
+                raise RuntimeError(
+                    "LOCAL_WHISPER_MODEL is set but the faster-whisper package is not installed "
+                    "(pip install -r requirements-extras.txt), or unset LOCAL_WHISPER_MODEL to use pocketsphinx."
+                ) from e
+            _whisper_models[path] = WhisperModel(path, device="cpu", compute_type="int8")
+        return _whisper_models[path]
+
+
+class WhisperUtterance:
+    """One user turn, buffered and transcribed when it ends."""
+
+    def __init__(self, model):
         self._model = model
-        self._audio = bytearray()
+        self._chunks = []
 
     def feed(self, pcm16: bytes) -> None:
-        self._audio += pcm16
+        if self._chunks is None:
+            raise RuntimeError("This utterance is finished.")
+        self._chunks.append(bytes(pcm16))
 
     def finish(self) -> str:
-        import numpy as np
-
-        samples = np.frombuffer(bytes(self._audio[: len(self._audio) - len(self._audio) % 2]), dtype=np.int16)
-        segments, _ = self._model.transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1)
+        if self._chunks is None:
+            raise RuntimeError("This utterance is finished.")
+        pcm16, self._chunks = b"".join(self._chunks), None
+        if not pcm16:
+            return ""
+        audio = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768
+        segments, _info = self._model.transcribe(audio, language="en", beam_size=1, vad_filter=False)
         return " ".join(segment.text.strip() for segment in segments).strip()
 
 
-_whisper_models: dict[str, object] = {}
-
-
 class WhisperRecognizer:
-    def __init__(self, model_path: str) -> None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise RuntimeError(
-                "LOCAL_WHISPER_MODEL is set but faster-whisper is not installed "
-                "(pip install -r requirements-extras.txt)."
-            ) from None
-        if not Path(model_path).is_dir():
-            raise RuntimeError(f"LOCAL_WHISPER_MODEL is not a model folder: {model_path}")
-        if model_path not in _whisper_models:
-            _whisper_models[model_path] = WhisperModel(model_path, device="cpu", compute_type="int8")
-        self._model = _whisper_models[model_path]
-        self.name = f"faster-whisper ({Path(model_path).name})"
+    """faster-whisper with a local CTranslate2 model folder; nothing is downloaded."""
 
-    def start(self) -> _WhisperUtterance:
-        return _WhisperUtterance(self._model)
+    def __init__(self, model_path: str):
+        model_path = os.path.abspath(model_path)
+        if not os.path.isfile(os.path.join(model_path, "model.bin")):
+            raise RuntimeError(
+                f"LOCAL_WHISPER_MODEL={model_path!r} is not a faster-whisper model folder "
+                "(a CTranslate2 conversion containing model.bin)."
+            )
+        self._model = _load_whisper_model(model_path)
+        self.name = f"faster-whisper ({os.path.basename(model_path)})"
+
+    def start(self) -> WhisperUtterance:
+        return WhisperUtterance(self._model)
 
 
 def make_recognizer(whisper_model: str = "") -> Recognizer:
-    return WhisperRecognizer(whisper_model) if whisper_model else PocketsphinxRecognizer()
+    """Return a WhisperRecognizer if a model folder is given, else a PocketsphinxRecognizer."""
+    if whisper_model:
+        return WhisperRecognizer(whisper_model)
+    return PocketsphinxRecognizer()

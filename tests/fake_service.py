@@ -63,6 +63,7 @@ class Script:
     auto_turn_after_ms: int | None = None  # run a turn once this much audio has been appended
     auto_turn_limit: int = 1  # how many turns audio alone may start in a session
     barge_in_after_ms: int | None = None  # report speech_started this far into a reply and cancel it
+    commit_responds: bool = True  # False: a commit only adds the user's item; response.create asks for the reply
     expire_after_turns: int | None = None
     drop_after_turns: int | None = None
     usage: dict[str, Any] = field(
@@ -93,6 +94,7 @@ class FakeSession:
         self.item_audio_ms: dict[str, int] = {}
         self.active: asyncio.Task | None = None
         self.cancel_reason: str | None = None
+        self.received: list[dict[str, Any]] = []  # the client events of this connection only
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self.ids):04d}"
@@ -124,6 +126,7 @@ class FakeSession:
             self.service.raw_received.append(frame)
             event = json.loads(frame)
             self.service.received.append(event)
+            self.received.append(event)
             await self.handle(event)
 
     async def handle(self, event: dict[str, Any]) -> None:
@@ -154,6 +157,9 @@ class FakeSession:
         elif kind == "input_audio_buffer.commit":
             if self.audio_since_turn == 0:
                 await self.error("input_audio_buffer_commit_empty", "Buffer is empty.", event_id)
+            elif not self.service.script.commit_responds:
+                self.audio_since_turn = 0
+                await self.user_audio_item(vad=False)
             else:
                 self.audio_since_turn = 0
                 self.start(self.spoken_turn(vad=False))
@@ -197,8 +203,16 @@ class FakeSession:
         self.active = asyncio.create_task(work)
 
     async def spoken_turn(self, vad: bool = True) -> None:
+        await self.user_audio_item(vad)
+        await self.response()
+        if self.service.script.late_transcript:
+            await self.transcription(self.last_user_item)
+        await self.after_turn()
+
+    async def user_audio_item(self, vad: bool) -> None:
+        """The user's audio becomes an item (and, unless late, its transcription)."""
         script = self.service.script
-        user_id = self.new_id("item")
+        user_id = self.last_user_item = self.new_id("item")
         if vad:
             await self.emit("input_audio_buffer.speech_started", audio_start_ms=0, item_id=user_id)
             await self.emit("input_audio_buffer.speech_stopped", audio_end_ms=1000, item_id=user_id)
@@ -214,10 +228,6 @@ class FakeSession:
         await self.emit(self.names["item_created"], previous_item_id=previous, item=item)
         if not script.late_transcript:
             await self.transcription(user_id)
-        await self.response()
-        if script.late_transcript:
-            await self.transcription(user_id)
-        await self.after_turn()
 
     async def transcription(self, item_id: str) -> None:
         script = self.service.script

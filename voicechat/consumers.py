@@ -163,8 +163,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_json_event("voicechat.notice", message=f"Reconnected: the assistant remembers {turns} turns.")
         logger.info("Conversation %s resumed in a new session (%s)", self.writer.conversation_id, failure.reason)
 
+    async def send_to_browser(self, text: str) -> None:
+        """Send a frame to the page; one that has gone meanwhile is told by its own disconnect."""
+        try:
+            await self.send(text_data=text)
+        except OSError:  # uvicorn's ClientDisconnected: the socket closed under the relay
+            logger.debug("Conversation %s: the browser had gone", self.writer.conversation_id)
+
     async def send_json_event(self, event_type: str, **members) -> None:
-        await self.send(text_data=json.dumps({"type": event_type, **members}))
+        await self.send_to_browser(json.dumps({"type": event_type, **members}))
 
     async def flush_upstream(self) -> None:
         for frame in self.bridge.data_to_send_upstream():
@@ -172,7 +179,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def flush_client(self) -> None:
         for frame in self.bridge.data_to_send_client():
-            await self.send(text_data=frame)
+            await self.send_to_browser(frame)
 
     def save_records(self) -> None:
         for record in self.bridge.records():
@@ -183,9 +190,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def fail(self, failure: UpstreamFailure, *, relayed: bool = False) -> None:
         """Tell the browser what went wrong (unless the service's own error already did), end, close."""
         if not relayed:
-            await self.send(text_data=error_event(failure.message, code=failure.reason))
+            await self.send_to_browser(error_event(failure.message, code=failure.reason))
         await self.end(failure.reason, failure.message)
-        await self.close(code=failure.close_code)
+        with contextlib.suppress(OSError):
+            await self.close(code=failure.close_code)
 
     async def end(self, reason: str, detail: str) -> None:
         """End the conversation once: stop relaying, close the upstream, save what is left."""

@@ -2,7 +2,8 @@
 //
 // The AudioContext runs at the device's default rate (no forced 24 kHz: several
 // browsers refuse or glitch when a MediaStream source and the context rates
-// differ); the worklet resamples to 24 kHz and posts 40 ms chunks.
+// differ); the worklet resamples to 24 kHz and posts 40 ms chunks, and the input
+// level a few times a second.
 
 export const AUDIO_CONSTRAINTS = {
   echoCancellation: true,
@@ -12,27 +13,57 @@ export const AUDIO_CONSTRAINTS = {
 };
 
 const STOP_TIMEOUT_MS = 200;
+const FLUSH_TIMEOUT_MS = 200;
+
+/** getUserMedia constraints for a device id ('' or null: the system default). */
+export function audioConstraints(deviceId = null) {
+  return deviceId ? { ...AUDIO_CONSTRAINTS, deviceId: { exact: deviceId } } : { ...AUDIO_CONSTRAINTS };
+}
+
+/**
+ * The `voicechat.client_info` audio description from a track's getSettings(): what
+ * the browser really applied, which is not always what was asked for. The context
+ * rate stands in when the track does not report one (Firefox, Safari).
+ */
+export function describeAudio(settings, { label = '', contextRate = null } = {}) {
+  const s = settings ?? {};
+  const audio = {};
+  for (const key of ['echoCancellation', 'noiseSuppression', 'autoGainControl']) {
+    if (typeof s[key] === 'boolean') audio[key] = s[key];
+  }
+  const rate = Number.isFinite(s.sampleRate) && s.sampleRate > 0 ? s.sampleRate : contextRate;
+  if (Number.isFinite(rate) && rate > 0) audio.sampleRate = Math.round(rate);
+  if (Number.isFinite(s.channelCount) && s.channelCount > 0) audio.channelCount = s.channelCount;
+  // The server keeps short values only (labels can be long on some systems).
+  audio.deviceLabel = typeof label === 'string' ? label.slice(0, 200) : '';
+  return audio;
+}
 
 export class Capture {
   /**
    * @param {object} options
    * @param {(chunk: Int16Array) => void} options.onChunk called with each 960-sample chunk
-   *   (40 ms at 24 kHz). The array is only valid during the call: its buffer is
-   *   handed back to the worklet afterwards. Copy it to keep it.
+   *   (40 ms at 24 kHz; shorter on flush and stop). The array is only valid during the
+   *   call: its buffer is handed back to the worklet afterwards. Copy it to keep it.
    * @param {AudioContext} [options.context] a context to use; when missing, one is
    *   created (call start() from a click handler) and closed by stop()
+   * @param {string} [options.deviceId] the microphone to open ('' or null: the default)
+   * @param {(rms: number) => void} [options.onLevel] the input level, ~10 times a second
    * @param {(error: Error) => void} [options.onEnded] the microphone went away
    */
-  constructor({ onChunk, context = null, onEnded = null } = {}) {
+  constructor({ onChunk, context = null, deviceId = null, onLevel = null, onEnded = null } = {}) {
     this.onChunk = onChunk;
     this.context = context;
     this.ownsContext = context === null;
+    this.deviceId = deviceId || null;
+    this.onLevel = onLevel;
     this.onEnded = onEnded;
     this.stream = null;
     this.source = null;
     this.node = null;
     this.running = false;
     this.chunks = 0;
+    this.flushes = [];
   }
 
   async start() {
@@ -44,7 +75,7 @@ export class Capture {
         this.ownsContext = true;
       }
       if (this.context.state === 'suspended') await this.context.resume();
-      this.stream = await navigator.mediaDevices.getUserMedia({ audio: AUDIO_CONSTRAINTS });
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(this.deviceId) });
       if (!this.running) {
         this.releaseStream();
         return;
@@ -74,6 +105,26 @@ export class Capture {
     }
   }
 
+  /** The open microphone track, or null. */
+  get track() {
+    return this.stream?.getAudioTracks()[0] ?? null;
+  }
+
+  /** What the browser applied to the microphone, for voicechat.client_info. */
+  describe() {
+    const track = this.track;
+    if (!track) return null;
+    const settings = typeof track.getSettings === 'function' ? track.getSettings() : {};
+    return describeAudio(settings, { label: track.label, contextRate: this.context?.sampleRate ?? null });
+  }
+
+  /** The id of the device really opened (the default resolves to a concrete one). */
+  get activeDeviceId() {
+    const track = this.track;
+    const settings = track && typeof track.getSettings === 'function' ? track.getSettings() : {};
+    return settings.deviceId ?? this.deviceId;
+  }
+
   releaseStream() {
     if (this.stream) {
       for (const track of this.stream.getTracks()) track.stop();
@@ -83,6 +134,14 @@ export class Capture {
 
   onMessage(event) {
     const m = event.data;
+    if (typeof m === 'number') {
+      this.onLevel?.(m);
+      return;
+    }
+    if (m.type === 'flushed') {
+      this.flushes.shift()?.();
+      return;
+    }
     if (m.type !== 'chunk') return;
     const chunk = new Int16Array(m.buffer);
     this.chunks++;
@@ -92,6 +151,28 @@ export class Capture {
       // Hand the buffer back to the worklet's pool (only full-size ones are kept).
       event.target.postMessage({ type: 'recycle', buffer: m.buffer }, [m.buffer]);
     }
+  }
+
+  /**
+   * Deliver what the worklet holds (less than a chunk) to onChunk now; resolves
+   * once it has been delivered, or after a short timeout if the worklet is silent.
+   */
+  flush() {
+    const node = this.node;
+    if (!node) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const k = this.flushes.indexOf(done);
+        if (k >= 0) this.flushes.splice(k, 1);
+        resolve();
+      }, FLUSH_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.flushes.push(done);
+      node.port.postMessage({ type: 'flush' });
+    });
   }
 
   /**
@@ -107,7 +188,7 @@ export class Capture {
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
         node.port.onmessage = (event) => {
-          if (event.data.type === 'stopped') {
+          if (event.data?.type === 'stopped') {
             clearTimeout(timer);
             resolve();
           } else {
@@ -119,6 +200,7 @@ export class Capture {
       node.port.onmessage = null;
       node.disconnect();
     }
+    for (const done of this.flushes.splice(0)) done();
     if (this.source) {
       this.source.disconnect();
       this.source = null;

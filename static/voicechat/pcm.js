@@ -127,3 +127,39 @@ export class Resampler {
     return out;
   }
 }
+
+/** Whole samples at `rate` Hz in `ms` milliseconds (rounded down). */
+export function samplesFromMs(ms, rate = SERVICE_RATE) {
+  return Math.floor((ms * rate) / 1000 + 1e-9);
+}
+
+/**
+ * The `audio_end_ms` to send when truncating an item: what the worklet counted as
+ * played, never more than was received, in whole milliseconds rounded down (the
+ * service refuses an end past the audio it sent).
+ */
+export function heardMs(playedSamples, receivedSamples, rate = SERVICE_RATE) {
+  const heard = Math.max(0, Math.min(playedSamples, receivedSamples));
+  return Math.floor(msFromSamples(heard, rate) + 1e-9);
+}
+
+/** Root mean square of `samples[start..end)`; 0 for an empty range. */
+export function rms(samples, start = 0, end = samples.length) {
+  const n = end - start;
+  if (n <= 0) return 0;
+  let sum = 0;
+  for (let i = start; i < end; i++) sum += samples[i] * samples[i];
+  return Math.sqrt(sum / n);
+}
+
+/**
+ * A 0..1 meter position for an RMS value of samples in [-1, 1]: decibels mapped
+ * linearly from `floorDb` (0) to full scale (1), which matches how loud things sound
+ * far better than the raw RMS does.
+ */
+export function levelFromRms(value, floorDb = -60) {
+  if (!(value > 0)) return 0;
+  const db = 20 * Math.log10(value);
+  if (db <= floorDb) return 0;
+  return Math.min(1, 1 - db / floorDb);
+}

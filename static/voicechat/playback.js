@@ -13,7 +13,9 @@ const CLEAR_TIMEOUT_MS = 250;
 export class Playback {
   /**
    * @param {AudioContext} context a running context, shared with capture or not
-   * @param {object} [callbacks] onPlayed(itemId, samples24k, delta), onUnderrun(), onDrained(), onStarted(itemId)
+   * @param {object} [callbacks] onPlayed(itemId, samples24k, delta), onUnderrun(), onDrained(),
+   *   onStarted(itemId), onLevel(rms) (the output level, RMS of samples in [-1, 1], ~10 times a
+   *   second while sound plays, then 0 once)
    */
   constructor(context, callbacks = {}) {
     this.context = context;
@@ -26,6 +28,9 @@ export class Playback {
     this.carry24k = 0; // 24 kHz samples of a push too short to give a context-rate sample
     this.pendingClear = null;
     this.totalPlayed24k = 0;
+    this.pushedFrames = 0; // context-rate samples posted to the worklet
+    this.framesOut = 0; // of those, output so far (as of the last underrun or drain)
+    this.underruns = 0;
   }
 
   async init() {
@@ -40,6 +45,10 @@ export class Playback {
   }
 
   onMessage(m) {
+    if (typeof m === 'number') {
+      this.callbacks.onLevel?.(m);
+      return;
+    }
     switch (m.type) {
       case 'played':
         this.notePlayed(m.itemId, m.samples24k);
@@ -52,10 +61,13 @@ export class Playback {
         break;
       }
       case 'underrun':
+        this.framesOut = m.frames;
+        this.underruns++;
         this.dropFinished();
         this.callbacks.onUnderrun?.();
         break;
       case 'drained':
+        this.framesOut = m.frames;
         this.dropFinished();
         this.callbacks.onDrained?.();
         break;
@@ -101,6 +113,7 @@ export class Playback {
       return;
     }
     this.carry24k = 0;
+    this.pushedFrames += samples.length;
     this.node.port.postMessage({ type: 'push', itemId, samples, samples24k }, [samples.buffer]);
   }
 
@@ -142,17 +155,25 @@ export class Playback {
     return this.receivedTotal(itemId);
   }
 
+  /** Samples (24 kHz) of an item output so far, as the worklet counted them. */
+  playedSamples(itemId) {
+    return this.played.get(itemId) ?? 0;
+  }
+
   /**
    * Drop everything queued and stop at once.
-   * Resolves to {itemId, playedMs} for the item that was playing (or first queued):
-   * the milliseconds of it actually output, from the worklet's count.
+   * Resolves to {itemId, playedMs, playedSamples} for the item that was playing (or
+   * first queued): how much of it was actually output, from the worklet's count.
    */
   clear() {
     const expected = this.currentItemId;
     this.received.clear();
     this.resampler.reset();
     this.carry24k = 0;
-    if (!this.node) return Promise.resolve({ itemId: expected, playedMs: expected ? this.playedMs(expected) : 0 });
+    if (!this.node) {
+      const playedSamples = this.playedSamples(expected);
+      return Promise.resolve({ itemId: expected, playedMs: msFromSamples(playedSamples), playedSamples });
+    }
     if (this.pendingClear) {
       // A clear is already on its way: answer both with the same result.
       return this.pendingClear.promise;
@@ -163,7 +184,7 @@ export class Playback {
       finish = (workletItemId) => {
         clearTimeout(timer);
         const itemId = expected ?? workletItemId ?? null;
-        resolve({ itemId, playedMs: itemId ? this.playedMs(itemId) : 0 });
+        resolve({ itemId, playedMs: itemId ? this.playedMs(itemId) : 0, playedSamples: this.playedSamples(itemId) });
       };
       // If the worklet cannot answer (suspended context), use the last report.
       timer = setTimeout(() => {

@@ -5,7 +5,10 @@
 // the service gives with `previous_item_id` (on input_audio_buffer.committed and
 // conversation.item.created (preview) / conversation.item.added (GA)), not in
 // the order events arrive: a user transcript that is ready only after the reply
-// has started still shows above that reply.
+// has started still shows above that reply. The ordering itself is ItemOrder
+// (order.js), which has no DOM and is tested in Node.
+
+import { ItemOrder } from './order.js';
 
 const ROLE_LABEL = { user: 'You', assistant: 'Assistant' };
 
@@ -21,6 +24,16 @@ const ASSISTANT_DONE = new Set([
   'response.output_text.done',
   'response.text.done',
 ]);
+
+// When a conversation goes on in a new service session, the server re-sends the
+// earlier turns as items with ids of its own (voicechat/realtime/history.py); the
+// service echoes them back. They are already on screen, so they only keep their
+// place in the order.
+const HISTORY_PREFIX = 'vchist_';
+
+export function isHistoryItem(id) {
+  return typeof id === 'string' && id.startsWith(HISTORY_PREFIX);
+}
 
 /** "interrupted after 2.3 s heard" */
 export function interruptedNote(heardMs) {
@@ -44,14 +57,19 @@ export class Transcript {
   /** @param {HTMLElement} pane the element holding the bubbles */
   constructor(pane) {
     this.pane = pane;
-    this.order = []; // every item id seen, displayed or not, in conversation order
-    this.items = new Map(); // id -> {id, role, el, textEl, noteEl, placed, status, heardMs}
+    this.order = new ItemOrder(); // every item id seen, displayed or not
+    this.items = new Map(); // id -> {id, role, el, textEl, noteEl, status, heardMs}
   }
 
   reset() {
-    this.order = [];
+    this.order.clear();
     this.items.clear();
     this.pane.replaceChildren();
+  }
+
+  /** A new service session begins (reconnect, renewal): its first item follows what is shown. */
+  newSession() {
+    this.order.mark();
   }
 
   get size() {
@@ -61,7 +79,7 @@ export class Transcript {
   entry(id) {
     let e = this.items.get(id);
     if (!e) {
-      e = { id, role: null, el: null, textEl: null, noteEl: null, placed: false, status: 'streaming', heardMs: null };
+      e = { id, role: null, el: null, textEl: null, noteEl: null, status: 'streaming', heardMs: null };
       this.items.set(id, e);
     }
     return e;
@@ -77,21 +95,8 @@ export class Transcript {
     if (!id) return null;
     const e = this.entry(id);
     if (role && !e.role) e.role = role;
-    const index = this.order.indexOf(id);
-    if (previousId !== undefined && !e.placed) {
-      if (index >= 0) this.order.splice(index, 1);
-      if (previousId === null) {
-        this.order.unshift(id);
-      } else {
-        const p = this.order.indexOf(previousId);
-        if (p >= 0) this.order.splice(p + 1, 0, id);
-        else this.order.push(id);
-      }
-      e.placed = true;
-      if (e.el) this.attach(e); // moved: put its bubble where it now belongs
-    } else if (index < 0) {
-      this.order.push(id);
-    }
+    const moved = this.order.place(id, previousId);
+    if (moved && e.el) this.attach(e); // put its bubble where it now belongs
     if (e.role && !e.el) this.createBubble(e);
     return e;
   }
@@ -128,16 +133,12 @@ export class Transcript {
   /** Put a bubble after the bubble of the nearest earlier item that has one. */
   attach(e) {
     const follow = this.isNearBottom();
-    const index = this.order.indexOf(e.id);
-    let before = null;
-    for (let k = index - 1; k >= 0; k--) {
-      const prev = this.items.get(this.order[k]);
-      if (prev && prev.el && prev.el.parentNode === this.pane) {
-        before = prev.el;
-        break;
-      }
-    }
-    if (before) before.after(e.el);
+    const shown = (id) => {
+      const prev = this.items.get(id);
+      return Boolean(prev && prev.el && prev.el.parentNode === this.pane);
+    };
+    const before = this.order.before(e.id, shown);
+    if (before !== null) this.items.get(before).el.after(e.el);
     else this.pane.prepend(e.el);
     if (follow) this.scrollToEnd();
   }
@@ -194,6 +195,13 @@ export class Transcript {
     this.setStatus(id, 'interrupted', interruptedNote(e.heardMs));
   }
 
+  /** Assistant items still streaming when the connection was lost: cut off there. */
+  markConnectionLost() {
+    for (const e of this.items.values()) {
+      if (e.role === 'assistant' && e.status === 'streaming') this.setStatus(e.id, 'interrupted', 'cut off: connection lost');
+    }
+  }
+
   markFailed(id, role, detail = '') {
     const e = this.bubble(id, role);
     if (!e) return;
@@ -241,8 +249,12 @@ export class Transcript {
         // GA
         const item = event.item;
         if (!item || !item.id) break;
-        const role = item.type === 'message' && ROLE_LABEL[item.role] ? item.role : null;
         const prev = 'previous_item_id' in event ? event.previous_item_id : undefined;
+        if (isHistoryItem(item.id)) {
+          this.place(item.id, prev, null);
+          break;
+        }
+        const role = item.type === 'message' && ROLE_LABEL[item.role] ? item.role : null;
         this.place(item.id, prev, role);
         if (role) {
           const text = contentText(item);
@@ -312,6 +324,26 @@ export class Transcript {
   }
 }
 
+const NOT_TYPED = new Set(['button', 'checkbox', 'color', 'file', 'image', 'radio', 'range', 'reset', 'submit']);
+
+/**
+ * Whether keys typed at `el` are text (a text box, a select, an editable area):
+ * there the space bar types a space instead of holding push-to-talk.
+ */
+export function isTextEntry(el) {
+  if (!el) return false;
+  if (el.isContentEditable) return true;
+  const tag = String(el.tagName || '').toUpperCase();
+  if (tag === 'TEXTAREA' || tag === 'SELECT') return true;
+  if (tag === 'INPUT') return !NOT_TYPED.has(String(el.type || 'text').toLowerCase());
+  return false;
+}
+
+/** "0.5 s", "1 s", "4 s" */
+export function formatSeconds(ms) {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
 export class StatusLine {
   /** @param {HTMLElement} el the role="status" element */
   constructor(el) {
@@ -326,5 +358,74 @@ export class StatusLine {
 
   get text() {
     return this.el.textContent;
+  }
+}
+
+/** One side of the conversation: whether it is speaking, and its level meter. */
+export class VoiceIndicator {
+  /** @param {HTMLElement} el holding a .voice-state text and a .level-bar */
+  constructor(el) {
+    this.el = el;
+    this.stateEl = el.querySelector('.voice-state');
+    this.bar = el.querySelector('.level-bar');
+    this.speaking = false;
+    this.muted = false;
+    this.level = 0;
+    this.render();
+  }
+
+  setSpeaking(speaking) {
+    if (speaking === this.speaking) return;
+    this.speaking = speaking;
+    this.render();
+  }
+
+  setMuted(muted) {
+    if (muted === this.muted) return;
+    this.muted = muted;
+    this.render();
+  }
+
+  /** 0..1; a CSS transform, so the bar moves without layout work. */
+  setLevel(level) {
+    const value = Math.round(Math.max(0, Math.min(1, level)) * 100) / 100;
+    if (value === this.level) return;
+    this.level = value;
+    this.bar.style.transform = `scaleX(${value})`;
+  }
+
+  render() {
+    this.el.dataset.speaking = this.speaking ? 'true' : 'false';
+    this.el.dataset.muted = this.muted ? 'true' : 'false';
+    let text = this.speaking ? 'speaking' : 'quiet';
+    if (this.muted) text = this.speaking ? 'muted (talking)' : 'muted';
+    this.stateEl.textContent = text;
+  }
+}
+
+/** A short notice (not an error) that stays for a while, then goes. */
+export class Notice {
+  constructor(el, { showForMs = 10000 } = {}) {
+    this.el = el;
+    this.showForMs = showForMs;
+    this.timer = null;
+  }
+
+  show(text) {
+    this.el.textContent = text;
+    this.el.hidden = false;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.hide(), this.showForMs);
+  }
+
+  hide() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.el.hidden = true;
+    this.el.textContent = '';
+  }
+
+  get text() {
+    return this.el.hidden ? '' : this.el.textContent;
   }
 }

@@ -1,19 +1,26 @@
 // AudioWorkletProcessor "capture-processor": microphone -> 24 kHz PCM16 chunks.
 //
-// Runs at the context's own rate (the global `sampleRate`), downmixes every input
-// channel to mono, resamples to 24 kHz (the same streaming linear interpolation as
-// Resampler in ../pcm.js, copied because worklets cannot import modules reliably
-// in every browser), converts to Int16 and posts chunks of 960 samples (40 ms) as
-// transferable ArrayBuffers: {type: 'chunk', buffer}.
+// Runs at the context's own rate (the global `sampleRate`, 44.1 or 48 kHz on most
+// devices), downmixes every input channel to mono, resamples to 24 kHz (the same
+// streaming linear interpolation as Resampler in ../pcm.js, copied because worklets
+// cannot import modules reliably in every browser), converts to Int16 and posts
+// chunks of 960 samples (40 ms) as transferable ArrayBuffers: {type: 'chunk', buffer}.
+//
+// It also measures the input level: the RMS of the mono signal over ~100 ms,
+// posted as a bare number (the same as rms() in ../pcm.js). A number, not an
+// object, so that the audio thread builds no garbage for it.
 //
 // Nothing is allocated in process() once running: chunk buffers come from a pool
 // the main thread refills by sending the buffers back ({type: 'recycle', buffer});
 // only when the pool is empty (the main thread keeps them) is a new one made.
-// {type: 'stop'} posts what is left as a last, shorter chunk and ends the processor.
+// {type: 'flush'} posts what is buffered as a shorter chunk, then {type: 'flushed'}:
+// push-to-talk uses it so the last words before the release are not held back.
+// {type: 'stop'} does the same, answers {type: 'stopped'} and ends the processor.
 
 const OUT_RATE = 24000;
 const CHUNK_SAMPLES = 960;
 const POOL_SIZE = 16;
+const LEVEL_SECONDS = 0.1;
 
 class CaptureProcessor extends AudioWorkletProcessor {
   constructor() {
@@ -28,6 +35,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
     for (let i = 0; i < POOL_SIZE; i++) this.pool[this.poolCount++] = new ArrayBuffer(CHUNK_SAMPLES * 2);
     this.chunk = this.take();
     this.fill = 0;
+    this.levelEvery = Math.max(1, Math.round(sampleRate * LEVEL_SECONDS));
+    this.levelSum = 0;
+    this.levelCount = 0;
     this.running = true;
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
@@ -45,15 +55,23 @@ class CaptureProcessor extends AudioWorkletProcessor {
       if (buffer instanceof ArrayBuffer && buffer.byteLength === CHUNK_SAMPLES * 2 && this.poolCount < POOL_SIZE) {
         this.pool[this.poolCount++] = buffer;
       }
+    } else if (message.type === 'flush') {
+      this.postRest();
+      this.port.postMessage({ type: 'flushed' });
     } else if (message.type === 'stop') {
-      if (this.running && this.fill > 0) {
-        const rest = this.chunk.slice(0, this.fill);
-        this.port.postMessage({ type: 'chunk', buffer: rest.buffer }, [rest.buffer]);
-      }
-      this.fill = 0;
+      this.postRest();
       this.running = false;
       this.port.postMessage({ type: 'stopped' });
     }
+  }
+
+  /** Post the part-filled chunk, if any (a copy: the full-size buffer stays for reuse). */
+  postRest() {
+    if (this.running && this.fill > 0) {
+      const rest = this.chunk.slice(0, this.fill);
+      this.port.postMessage({ type: 'chunk', buffer: rest.buffer }, [rest.buffer]);
+    }
+    this.fill = 0;
   }
 
   emit(sample) {
@@ -87,6 +105,16 @@ class CaptureProcessor extends AudioWorkletProcessor {
         for (let c = 0; c < channels; c++) sum += input[c][i];
         mono[i] = sum * scale;
       }
+    }
+
+    let squares = 0;
+    for (let i = 0; i < n; i++) squares += mono[i] * mono[i];
+    this.levelSum += squares;
+    this.levelCount += n;
+    if (this.levelCount >= this.levelEvery) {
+      this.port.postMessage(Math.sqrt(this.levelSum / this.levelCount));
+      this.levelSum = 0;
+      this.levelCount = 0;
     }
 
     const end = n * OUT_RATE;

@@ -9,8 +9,8 @@
 //       samples24k is how many 24 kHz service samples these samples came from; it is
 //       what the played counts are made of, so they never exceed what was received.
 //   {type: 'end', itemId}   no more audio will come for this item (so a short tail
-//                           plays without waiting to prebuffer, and running dry is
-//                           "drained" rather than an underrun)
+//                           plays without waiting, and running dry is "drained"
+//                           rather than an underrun)
 //   {type: 'clear'}         drop everything queued and stop at once
 //   {type: 'close'}         end the processor
 // Port messages out:
@@ -18,18 +18,29 @@
 //                           at most every ~50 ms while playing, at once when an item
 //                           ends, when the queue runs dry and on clear
 //   {type: 'started', itemId}   playback (re)starts after being empty
-//   {type: 'underrun'}      ran dry while more audio was expected
-//   {type: 'drained'}       played everything of an item marked with 'end'
+//   {type: 'underrun', frames}  ran dry while more audio was expected
+//   {type: 'drained', frames}   played everything of an item marked with 'end'
 //   {type: 'cleared', itemId, samples24k, queued}   answer to 'clear': the item that
 //                           was playing (or last played) and its final count
+//   a bare number           the output level: RMS over ~100 ms (numbers, not objects,
+//                           so the audio thread builds no garbage for them); posted
+//                           while sound plays and once more when it falls silent
+// `frames` is every queued sample output since the processor began (context rate).
 //
-// After being empty, about 60 ms is buffered before playing starts again. Samples of
-// consecutive pushes are contiguous in the ring, so chunk boundaries do not click;
-// stopping abruptly (clear, underrun) ramps the last output value to zero over ~1 ms.
-// Buffers only grow in the message handler, never in process().
+// Jitter: audio arrives in network-sized pieces (often 100 ms) at uneven times. A
+// threshold on the amount buffered would start at once on a first 100 ms piece and
+// run dry when the next one is late, so the start waits a fixed time after the first
+// sample arrives instead: a piece up to PREBUFFER_SECONDS late then still plays on
+// time. When the service sends faster than real time, BURST_SECONDS already buffered
+// starts at once (it is ahead of any jitter by then). After an underrun the same wait
+// applies again. Samples of consecutive pushes are contiguous in the ring, so chunk
+// boundaries do not click; stopping abruptly (clear, underrun) ramps the last output
+// value to zero over ~1 ms. Buffers only grow in the message handler, never in process().
 
-const PREBUFFER_SECONDS = 0.06;
+const PREBUFFER_SECONDS = 0.1;
+const BURST_SECONDS = 0.2;
 const REPORT_SECONDS = 0.05;
+const LEVEL_SECONDS = 0.1;
 const FADE_SAMPLES = 48;
 
 class PlaybackProcessor extends AudioWorkletProcessor {
@@ -52,10 +63,17 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.curDone24k = 0; // 24 kHz samples of curItem in segments fully played
     this.endedItem = null;
     this.primed = false;
+    this.waitFrom = 0; // currentFrame when audio arrived in the empty queue
     this.prebuffer = Math.round(sampleRate * PREBUFFER_SECONDS);
+    this.burst = Math.round(sampleRate * BURST_SECONDS);
     this.reportEvery = Math.round(sampleRate * REPORT_SECONDS);
     this.sinceReport = 0;
     this.dirty = false;
+    this.framesOut = 0;
+    this.levelEvery = Math.round(sampleRate * LEVEL_SECONDS);
+    this.levelSum = 0;
+    this.levelCount = 0;
+    this.levelShown = false; // the last level posted was above zero
     this.lastOut = 0;
     this.fadeFrom = 0;
     this.fadeLeft = 0;
@@ -99,6 +117,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.readIdx = 0;
         this.writeIdx = 0;
         this.available = 0;
+        for (let k = 0; k < this.segCount; k++) this.segItem[(this.segHead + k) % this.segCap] = undefined;
         this.segHead = 0;
         this.segCount = 0;
         this.headPlayed = 0;
@@ -117,6 +136,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   push(itemId, samples, samples24k) {
     const n = samples ? samples.length : 0;
     if (n === 0) return;
+    if (this.available === 0 && !this.primed) this.waitFrom = currentFrame;
     if (this.available + n > this.ring.length) this.growRing(this.available + n);
     if (this.segCount === this.segCap) this.growSegments();
 
@@ -204,7 +224,11 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     const n = out.length;
     let i = 0;
 
-    if (!this.primed && this.available > 0 && (this.available >= this.prebuffer || this.tailEnded())) {
+    if (
+      !this.primed &&
+      this.available > 0 &&
+      (currentFrame - this.waitFrom >= this.prebuffer || this.available >= this.burst || this.tailEnded())
+    ) {
       this.primed = true;
       this.fadeLeft = 0;
       this.port.postMessage({ type: 'started', itemId: this.curItem });
@@ -223,6 +247,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.readIdx = r;
         this.available -= k;
         this.headPlayed += k;
+        this.framesOut += k;
         this.dirty = true;
         if (this.headPlayed === this.segLen[this.segHead]) this.advance();
       }
@@ -231,7 +256,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         const drained = this.endedItem !== null && this.endedItem === this.curItem;
         this.primed = false;
         this.report();
-        this.port.postMessage({ type: drained ? 'drained' : 'underrun' });
+        this.port.postMessage({ type: drained ? 'drained' : 'underrun', frames: this.framesOut });
         this.startFade(i > 0 ? out[i - 1] : this.lastOut);
       }
     }
@@ -246,6 +271,19 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     }
     this.lastOut = out[n - 1];
     for (let c = 1; c < output.length; c++) output[c].set(out);
+
+    let squares = 0;
+    for (let j = 0; j < n; j++) squares += out[j] * out[j];
+    this.levelSum += squares;
+    this.levelCount += n;
+    if (this.levelCount >= this.levelEvery) {
+      const level = Math.sqrt(this.levelSum / this.levelCount);
+      // Silence is posted once, not every 100 ms while nothing plays.
+      if (level > 0 || this.levelShown) this.port.postMessage(level);
+      this.levelShown = level > 0;
+      this.levelSum = 0;
+      this.levelCount = 0;
+    }
 
     this.sinceReport += n;
     if (this.dirty && this.sinceReport >= this.reportEvery) this.report();

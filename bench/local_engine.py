@@ -42,11 +42,16 @@ def clip(name: str) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-async def one_turn(name: str, settings: LocalSettings) -> tuple[float, str]:
-    """Speak one clip at real-time pace; the latency in seconds and what was recognised."""
+async def open_session(settings: LocalSettings) -> LocalSession:
     session = await LocalSession.open(settings)
-    frames = aiter(session)
     await session.send(session_update(Shape.GA, SESSION))
+    return session
+
+
+async def one_turn(name: str, settings: LocalSettings, session: LocalSession | None = None) -> tuple[float, str]:
+    """Speak one clip at real-time pace; the latency in seconds and what was recognised."""
+    session = session or await open_session(settings)
+    frames = aiter(session)
     stopped_at = first_audio_at = None
     transcript = ""
 
@@ -104,7 +109,9 @@ async def main() -> None:
 
     concurrent = []
     for _ in range(args.rounds):
-        results = await asyncio.gather(*(one_turn(name, settings) for name in names[:4]))
+        # Sessions open first, as on a server where users are already connected; then all speak.
+        sessions = [await open_session(settings) for _ in range(4)]
+        results = await asyncio.gather(*(one_turn(n, settings, s) for n, s in zip(names[:4], sessions, strict=True)))
         concurrent += [latency for latency, _ in results]
     four = statistics.median(concurrent)
     print(

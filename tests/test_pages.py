@@ -102,11 +102,18 @@ def test_admin_list_search_and_filters(client, staff, user, other_user):
 
 
 def test_admin_conversation_page_is_read_only_and_ordered(client, staff, user):
-    conversation = make_conversation(user, words=("Alpha", "Beta", "Gamma"))
+    conversation = make_conversation(
+        user,
+        words=("Alpha", "Beta", "Gamma"),
+        client_audio={"echoCancellation": False, "sampleRate": 44100},
+        user_agent="Mozilla/5.0 Firefox/140.0",
+    )
     client.force_login(staff)
     page = client.get(reverse("admin:voicechat_conversation_change", args=[conversation.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert html.index("Alpha") < html.index("Beta") < html.index("Gamma")
     assert 'name="_save"' not in html  # nothing to save: records are read-only
+    # The microphone's settings: the usual cause of "the model hears itself".
+    assert "echoCancellation" in html and "44100" in html and "Firefox/140.0" in html
     assert client.get(reverse("admin:voicechat_conversation_add")).status_code == 403

@@ -24,6 +24,7 @@ import numpy as np
 import soxr
 
 from voicechat.local_engine.language_model import LanguageModelError, stream_reply
+from voicechat.local_engine.recognition_processes import process_recognizer
 from voicechat.local_engine.replies import default_reply, split_sentences
 from voicechat.local_engine.settings import LocalSettings
 from voicechat.local_engine.speech_to_text import Recognizer, Utterance, make_recognizer
@@ -36,8 +37,12 @@ INPUT_RATE = 24000
 CHUNK_MS = 100  # audio delta size, as the service sends
 BYTES_PER_MS = OUTPUT_RATE * 2 // 1000
 
-# Recognition and synthesis for all sessions of the process; one thread per core at least.
-_workers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="local-engine")
+# Worker threads for all sessions of the process. Finishing a turn and speaking the
+# reply decide how soon the user hears an answer, so they never queue behind other
+# sessions' streaming recognition (or model loading), which has threads of its own.
+_THREADS = max(2, os.cpu_count() or 2)
+_workers = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="local-engine")
+_answering = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="local-engine-answer")
 _synthesizers: dict[tuple[str, str], Synthesizer] = {}
 
 
@@ -101,7 +106,10 @@ class LocalSession:
     @classmethod
     async def open(cls, settings: LocalSettings) -> "LocalSession":
         loop = asyncio.get_running_loop()
-        recognizer = await loop.run_in_executor(_workers, make_recognizer, settings.whisper_model)
+        if settings.whisper_model:
+            recognizer = await loop.run_in_executor(_workers, make_recognizer, settings.whisper_model)
+        else:
+            recognizer = await loop.run_in_executor(_workers, process_recognizer)
         key = (settings.piper_voice, "en-us")
         if key not in _synthesizers:
             _synthesizers[key] = await loop.run_in_executor(_workers, make_synthesizer, settings.piper_voice)
@@ -360,7 +368,7 @@ class LocalSession:
                 transcript = ""
                 if utterance is not None:
                     try:
-                        transcript = await loop.run_in_executor(_workers, utterance.finish)
+                        transcript = await loop.run_in_executor(_answering, utterance.finish)
                     except Exception as error:
                         logger.exception("Local recognition failed")
                         self._emit(
@@ -410,7 +418,7 @@ class LocalSession:
         loop = asyncio.get_running_loop()
         try:
             async for sentence in self._reply_sentences():
-                pcm = await loop.run_in_executor(_workers, self._synthesizer.synthesize, sentence)
+                pcm = await loop.run_in_executor(_answering, self._synthesizer.synthesize, sentence)
                 self._emit("response.output_audio_transcript.delta", delta=sentence + " ", **where)
                 for offset in range(0, len(pcm), CHUNK_MS * BYTES_PER_MS):
                     chunk = pcm[offset : offset + CHUNK_MS * BYTES_PER_MS]

@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from tests.fake_service import FakeRealtimeService
+from tests.fake_service import FakeRealtimeService, ThreadedFakeService
 
 ORIGIN = b"http://localhost"
 
@@ -46,6 +46,15 @@ def session_cookie(user) -> bytes:
 async def fake_service(settings):
     """A fake GA realtime service the app is pointed at."""
     async with FakeRealtimeService() as service:
+        settings.AZURE_OPENAI_ENDPOINT = service.endpoint
+        settings.AZURE_OPENAI_API_KEY = service.api_key
+        yield service
+
+
+@pytest.fixture
+def threaded_fake_service(settings):
+    """The fake service on a thread of its own, for tests that run a real server and browser."""
+    with ThreadedFakeService() as service:
         settings.AZURE_OPENAI_ENDPOINT = service.endpoint
         settings.AZURE_OPENAI_API_KEY = service.api_key
         yield service

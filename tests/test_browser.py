@@ -1,67 +1,22 @@
 """The page in a real Chromium with a fake microphone, against the app and the fake service."""
 
-import shutil
 import wave
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 
-from tests.fake_service import ThreadedFakeService
+from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread
 from tests.live_server import LiveServer
 from voicechat.models import Conversation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-FIXTURES = Path(__file__).parent / "fixtures"
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def chromium_args(microphone: Path) -> list[str]:
-    """Playwright gives each launch a new empty profile of its own."""
-    return [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-
-
-def in_thread(function, *args):
-    """Run ORM code off the thread where Playwright's event loop runs (Django refuses it there)."""
-
-    def call():
-        try:
-            return function(*args)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call).result()
-
 
 def saved_turns(user) -> list[tuple[str, str]]:
     conversation = Conversation.objects.get(user=user)
     return list(conversation.turns.order_by("seq").values_list("role", "text"))
-
-
-@pytest.fixture
-def fake_service(settings):
-    with ThreadedFakeService() as service:
-        settings.AZURE_OPENAI_ENDPOINT = service.endpoint
-        settings.AZURE_OPENAI_API_KEY = service.api_key
-        yield service
 
 
 @contextmanager
@@ -86,15 +41,15 @@ def chat_page(microphone: Path):
 
 
 @pytest.fixture
-def browser_page(fake_service, user):
+def browser_page(threaded_fake_service, user):
     with chat_page(FIXTURES / "hello_24k.wav") as page:
         yield page
 
 
-def test_a_spoken_turn_end_to_end(browser_page, fake_service, user):
+def test_a_spoken_turn_end_to_end(browser_page, threaded_fake_service, user):
     page = browser_page
-    fake_service.script.auto_turn_after_ms = 1000
-    fake_service.script.reply_ms = 1200
+    threaded_fake_service.script.auto_turn_after_ms = 1000
+    threaded_fake_service.script.reply_ms = 1200
     page.click("#connect")
     page.wait_for_function("window.voicechat.state === 'connected'")
     expect(page.locator("#engine")).to_contain_text("gpt-realtime")
@@ -108,11 +63,11 @@ def test_a_spoken_turn_end_to_end(browser_page, fake_service, user):
     page.screenshot(path=ARTIFACTS / "chat-desktop.png", full_page=True)
 
     # The microphone arrived as PCM16 24 kHz: about 48,000 bytes a second, and not silence.
-    start_bytes, start_time = len(fake_service.audio), page.evaluate("performance.now()")
+    start_bytes, start_time = len(threaded_fake_service.audio), page.evaluate("performance.now()")
     page.wait_for_timeout(2000)
-    rate = (len(fake_service.audio) - start_bytes) / ((page.evaluate("performance.now()") - start_time) / 1000)
+    rate = (len(threaded_fake_service.audio) - start_bytes) / ((page.evaluate("performance.now()") - start_time) / 1000)
     assert 40_000 < rate < 56_000, rate
-    samples = memoryview(bytes(fake_service.audio)).cast("h")
+    samples = memoryview(bytes(threaded_fake_service.audio)).cast("h")
     assert max(abs(s) for s in samples) > 3000  # the speech clip, not silence
 
     user_turn = page.locator(".turn-user").first

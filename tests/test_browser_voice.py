@@ -9,23 +9,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.fake_service import ThreadedFakeService
+from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread
 from tests.live_server import LiveServer
-from tests.test_browser import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread
 from voicechat.models import Conversation, Turn
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TRANSCRIPT = "Hello there, how are you?"
 REPLY = "I am fine, thank you for asking."
-
-
-@pytest.fixture
-def fake_service(settings):
-    with ThreadedFakeService() as service:
-        settings.AZURE_OPENAI_ENDPOINT = service.endpoint
-        settings.AZURE_OPENAI_API_KEY = service.api_key
-        yield service
 
 
 @pytest.fixture
@@ -108,15 +99,15 @@ def saved_turns(user) -> list[tuple[str, str, str]]:
     return list(conversation.turns.order_by("seq").values_list("role", "text", "status"))
 
 
-def test_barge_in_truncates_the_reply_where_the_user_stopped_hearing_it(fake_service, chat, user):
-    script = fake_service.script
+def test_barge_in_truncates_the_reply_where_the_user_stopped_hearing_it(threaded_fake_service, chat, user):
+    script = threaded_fake_service.script
     script.reply_ms = 4000
     script.chunk_delay = 0.1  # 100 ms chunks in real time, as a service streams them
     script.barge_in_after_ms = 1500
     connect(chat)
     send_text(chat, "Tell me a long story.")
     chat.wait_for_function("window.voicechat.lastTruncate !== null")
-    truncate = eventually(chat, lambda: fake_service.of_type("conversation.item.truncate"), "the truncate")[0]
+    truncate = eventually(chat, lambda: threaded_fake_service.of_type("conversation.item.truncate"), "the truncate")[0]
     item_id = truncate["item_id"]
     page_state = voicechat(chat)
     played_ms = page_state["items"][item_id]["playedSamples"] / 24
@@ -126,7 +117,7 @@ def test_barge_in_truncates_the_reply_where_the_user_stopped_hearing_it(fake_ser
     assert abs(truncate["audio_end_ms"] - played_ms) <= 50, (truncate, page_state["items"])
     # Most of the 1.5 s sent before the user spoke was heard, never more than was sent.
     assert 1000 <= truncate["audio_end_ms"] <= 1500
-    assert not [e for e in map(json.loads, fake_service.sent) if e["type"] == "error"]
+    assert not [e for e in map(json.loads, threaded_fake_service.sent) if e["type"] == "error"]
 
     # Playback stopped at once and stays stopped.
     played = voicechat(chat, ".stats.samplesPlayed")
@@ -144,9 +135,9 @@ def test_barge_in_truncates_the_reply_where_the_user_stopped_hearing_it(fake_ser
     assert turn.heard_ms == truncate["audio_end_ms"]
 
 
-def test_a_typed_message_is_answered_aloud(fake_service, chat, user):
-    fake_service.script.reply = "Sunny and warm today."
-    fake_service.script.reply_ms = 1000
+def test_a_typed_message_is_answered_aloud(threaded_fake_service, chat, user):
+    threaded_fake_service.script.reply = "Sunny and warm today."
+    threaded_fake_service.script.reply_ms = 1000
     connect(chat)
     send_text(chat, "What is the weather like?")
 
@@ -156,7 +147,7 @@ def test_a_typed_message_is_answered_aloud(fake_service, chat, user):
     chat.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000")  # the whole second of the reply
     assert chat.locator(".turn-user").bounding_box()["y"] < chat.locator(".turn-assistant").bounding_box()["y"]
 
-    sent = [e for e in fake_service.received if e["type"] != "session.update"]
+    sent = [e for e in threaded_fake_service.received if e["type"] != "session.update"]
     assert sent == [
         {
             "type": "conversation.item.create",
@@ -176,13 +167,13 @@ def test_a_typed_message_is_answered_aloud(fake_service, chat, user):
     ]
 
 
-def test_push_to_talk_with_the_button_and_the_space_bar(fake_service, chat, user):
-    fake_service.script.commit_responds = False  # as the real service with turn detection off
+def test_push_to_talk_with_the_button_and_the_space_bar(threaded_fake_service, chat, user):
+    threaded_fake_service.script.commit_responds = False  # as the real service with turn detection off
     connect(chat)
     expect(chat.locator("#talk")).to_be_hidden()
     chat.get_by_label("Push to talk").check()
     chat.wait_for_function("window.voicechat.mode === 'push_to_talk'")
-    update = eventually(chat, lambda: fake_service.sessions[1:], "the mode's session.update")[-1]
+    update = eventually(chat, lambda: threaded_fake_service.sessions[1:], "the mode's session.update")[-1]
     assert update["audio"]["input"]["turn_detection"] is None
 
     # Hold the button for 1.5 s: the microphone opens and what it hears is sent, then committed.
@@ -195,10 +186,10 @@ def test_push_to_talk_with_the_button_and_the_space_bar(fake_service, chat, user
     expect(talk).to_have_attribute("aria-pressed", "true")
     chat.wait_for_timeout(1500)
     chat.mouse.up()
-    eventually(chat, lambda: fake_service.of_type("response.create"), "response.create")
-    types = [e["type"] for e in fake_service.received]
+    eventually(chat, lambda: threaded_fake_service.of_type("response.create"), "response.create")
+    types = [e["type"] for e in threaded_fake_service.received]
     start = types.index("input_audio_buffer.clear")
-    held = fake_service.received[start:]
+    held = threaded_fake_service.received[start:]
     assert [e["type"] for e in held][-2:] == ["input_audio_buffer.commit", "response.create"]
     assert set(types[start + 1 : -2]) == {"input_audio_buffer.append"}
     assert 900 <= appended_ms(held) <= 1700, appended_ms(held)  # less the moment the microphone took to open
@@ -207,16 +198,16 @@ def test_push_to_talk_with_the_button_and_the_space_bar(fake_service, chat, user
     expect(chat.locator("#user-voice")).to_have_attribute("data-speaking", "false")
 
     # Released: nothing more is sent although the microphone stays open.
-    count = len(fake_service.received)
+    count = len(threaded_fake_service.received)
     chat.wait_for_timeout(500)
-    assert len(fake_service.received) == count
+    assert len(threaded_fake_service.received) == count
     assert voicechat(chat, ".recording") is True
 
     # In the text box the space bar types a space...
     chat.click("#message")
     chat.keyboard.press("Space")
     expect(chat.locator("#message")).to_have_value(" ")
-    assert len(fake_service.received) == count
+    assert len(threaded_fake_service.received) == count
     # ...elsewhere holding it talks.
     chat.locator("#transcript").focus()
     chat.keyboard.down("Space")
@@ -224,7 +215,7 @@ def test_push_to_talk_with_the_button_and_the_space_bar(fake_service, chat, user
     chat.wait_for_timeout(1000)
     chat.keyboard.up("Space")
     expect(chat.locator(".turn-assistant")).to_have_count(2)
-    second = fake_service.received[count:]
+    second = threaded_fake_service.received[count:]
     second_types = [e["type"] for e in second]
     assert second_types[0] == "input_audio_buffer.clear"
     assert second_types[-2:] == ["input_audio_buffer.commit", "response.create"]
@@ -241,8 +232,8 @@ def test_push_to_talk_with_the_button_and_the_space_bar(fake_service, chat, user
     assert [role for role, _, _ in in_thread(saved_turns, user)] == ["user", "assistant", "user", "assistant"]
 
 
-def test_a_dropped_socket_reconnects_to_the_same_conversation(fake_service, chat, server, user):
-    fake_service.script.reply_ms = 800
+def test_a_dropped_socket_reconnects_to_the_same_conversation(threaded_fake_service, chat, server, user):
+    threaded_fake_service.script.reply_ms = 800
     connect(chat)
     send_text(chat, "Remember the number seven.")
     expect(chat.locator(".turn-assistant")).to_contain_text(REPLY)
@@ -270,15 +261,17 @@ def test_a_dropped_socket_reconnects_to_the_same_conversation(fake_service, chat
     expect(chat.locator(".turn")).to_have_count(2)
 
     # Recording goes on into the new service session, and so does the conversation.
-    eventually(chat, lambda: len(fake_service.connections) == 2, "a second service session")
-    resent = [e["item"] for e in fake_service.connections[1].received if e["type"] == "conversation.item.create"]
+    eventually(chat, lambda: len(threaded_fake_service.connections) == 2, "a second service session")
+    resent = [
+        e["item"] for e in threaded_fake_service.connections[1].received if e["type"] == "conversation.item.create"
+    ]
     assert [(i["role"], i["content"][0]["text"]) for i in resent] == [
         ("user", "Remember the number seven."),
         ("assistant", REPLY),
     ]
     eventually(
         chat,
-        lambda: any(e["type"] == "input_audio_buffer.append" for e in fake_service.connections[1].received),
+        lambda: any(e["type"] == "input_audio_buffer.append" for e in threaded_fake_service.connections[1].received),
         "audio in the new session",
     )
     chat.click("#record")  # stop: the typed turn must not meet a spoken one
@@ -295,19 +288,21 @@ def test_a_dropped_socket_reconnects_to_the_same_conversation(fake_service, chat
     ]
 
 
-def test_an_expired_service_session_goes_on_with_a_notice(fake_service, chat, user):
-    script = fake_service.script
+def test_an_expired_service_session_goes_on_with_a_notice(threaded_fake_service, chat, user):
+    script = threaded_fake_service.script
     script.auto_turn_after_ms = 1000
     script.reply_ms = 800
     script.expire_after_turns = 1
     connect(chat)
     chat.click("#record")
     expect(chat.locator(".turn-assistant").first).to_contain_text(REPLY)
-    eventually(chat, lambda: len(fake_service.connections) == 2, "a second service session")
+    eventually(chat, lambda: len(threaded_fake_service.connections) == 2, "a second service session")
     script.expire_after_turns = None
     resent = eventually(
         chat,
-        lambda: [e["item"] for e in fake_service.connections[1].received if e["type"] == "conversation.item.create"],
+        lambda: [
+            e["item"] for e in threaded_fake_service.connections[1].received if e["type"] == "conversation.item.create"
+        ],
         "the earlier turns in the new session",
     )
     assert [(i["role"], i["content"][0]["text"]) for i in resent] == [("user", TRANSCRIPT), ("assistant", REPLY)]
@@ -327,8 +322,8 @@ def test_an_expired_service_session_goes_on_with_a_notice(fake_service, chat, us
     assert [role for role, _, _ in in_thread(saved_turns, user)] == ["user", "assistant", "user", "assistant"]
 
 
-def test_screenshots_mid_conversation_on_desktop_and_phone(fake_service, chat, user):
-    script = fake_service.script
+def test_screenshots_mid_conversation_on_desktop_and_phone(threaded_fake_service, chat, user):
+    script = threaded_fake_service.script
     script.reply = "Here is a long answer that takes a few seconds to say, so the picture shows it being spoken."
     script.reply_ms = 6000
     script.chunk_delay = 0.1
@@ -362,10 +357,10 @@ def test_screenshots_mid_conversation_on_desktop_and_phone(fake_service, chat, u
     assert (ARTIFACTS / "chat-phone.png").stat().st_size > 10_000
     disconnect(chat)
     # Mid-reply: the service session is closed too, before anything is torn down.
-    eventually(chat, fake_service.closed.is_set, "the service session to close")
+    eventually(chat, threaded_fake_service.closed.is_set, "the service session to close")
 
 
-def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(fake_service, chat):
+def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(threaded_fake_service, chat):
     connect(chat)
     chat.click("#record")
     chat.wait_for_function("window.voicechat.stats.chunksSent > 5 && window.voicechat.inputLevel > 0")
@@ -374,18 +369,18 @@ def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(fak
     expect(chat.locator("#mute")).to_have_text("Unmute")
     expect(chat.locator("#user-voice .voice-state")).to_contain_text("muted")
     chat.wait_for_timeout(200)  # a chunk already on its way may still arrive
-    count = len(fake_service.of_type("input_audio_buffer.append"))
+    count = len(threaded_fake_service.of_type("input_audio_buffer.append"))
     mic_still_heard = chat.evaluate(
         """() => new Promise((resolve) => {
           const start = window.voicechat.inputLevel;
           setTimeout(() => resolve(window.voicechat.inputLevel !== start || start > 0), 600);
         })"""
     )
-    assert len(fake_service.of_type("input_audio_buffer.append")) == count  # nothing sent while muted
+    assert len(threaded_fake_service.of_type("input_audio_buffer.append")) == count  # nothing sent while muted
     assert mic_still_heard and voicechat(chat, ".recording") is True  # the microphone is still open
     chat.click("#mute")
     chat.wait_for_function(f"window.voicechat.stats.chunksSent > {voicechat(chat, '.stats.chunksSent') + 5}")
-    assert len(fake_service.of_type("input_audio_buffer.append")) > count
+    assert len(threaded_fake_service.of_type("input_audio_buffer.append")) > count
 
     # The list is filled once permission was given; choosing another device reopens capture on it.
     expect(chat.locator("#microphone")).to_be_enabled()
@@ -401,7 +396,7 @@ def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(fak
     disconnect(chat)
 
 
-def test_keyboard_only_use_and_visible_focus(fake_service, chat):
+def test_keyboard_only_use_and_visible_focus(threaded_fake_service, chat):
     chat.keyboard.press("Tab")  # the skip link first
     for _ in range(12):
         if chat.evaluate("document.activeElement.id") == "connect":

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { rng } from './random.mjs';
+
 import {
   Resampler,
   base64FromBytes,
@@ -14,17 +16,6 @@ import {
   pcm16ToFloat32,
 } from '../../static/voicechat/pcm.js';
 
-/** A deterministic pseudo-random generator (mulberry32), so failures can be replayed. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sine(freq, rate, n, amplitude = 0.8, phase = 0) {
   const out = new Float32Array(n);

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { rng } from './random.mjs';
+
 import { Resampler, floatTo16BitPCM, rms } from '../../static/voicechat/pcm.js';
 
 const QUANTUM = 128;
@@ -50,17 +52,6 @@ function make(name, rate) {
   return new processors[name]();
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so failures can be replayed. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sine(freq, rate, n, amplitude = 0.5) {
   const out = new Float32Array(n);

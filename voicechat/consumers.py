@@ -45,7 +45,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.service_error: ServiceError | None = None
         await self.accept()
         conversation, earlier_turns = await self.open_conversation(user)
-        self.epoch = conversation.resumes
         self.resumes_left = config.max_resumes
         self.bridge = Bridge(
             shape=config.shape,
@@ -53,7 +52,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             max_client_frame_bytes=config.max_client_frame_bytes,
             earlier_turns=earlier_turns,
         )
-        self.writer = RecordWriter(conversation.pk, epoch=self.epoch)
+        self.writer = RecordWriter(conversation.pk, epoch=conversation.resumes)
         try:
             self.upstream = await open_upstream(config)
         except UpstreamError as error:
@@ -65,8 +64,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             "voicechat.conversation",
             conversation_id=conversation.pk,
             engine=config.engine_label,
-            resumed=bool(earlier_turns) or conversation.resumes > 0,
-            mode="hands_free",
+            resumed=conversation.resumes > 0,
+            mode="hands_free" if self.bridge.hands_free else "push_to_talk",
         )
         self.pump = asyncio.create_task(self.relay_upstream())
         logger.info("Conversation %s started for user %s (%s)", conversation.pk, user.pk, config.engine_label)
@@ -153,10 +152,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             "voicechat.notice", message="The voice service session ended; reconnecting and restoring the conversation…"
         )
         self.upstream = await open_upstream(self.config)
-        self.epoch = await database_sync_to_async(services.conversation_count_resume)(
+        self.writer.epoch = await database_sync_to_async(services.conversation_count_resume)(
             conversation_id=self.writer.conversation_id
         )
-        self.writer.epoch = self.epoch
         self.bridge.start()
         await self.flush_upstream()
         turns = len(self.bridge.history())

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.db import connection
+from playwright.sync_api import Browser, Page, expect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
@@ -39,3 +40,21 @@ def in_thread(function, *args):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(call).result()
+
+
+def new_page(browser: Browser, width: int = 1280, height: int = 800) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    # Shown with the output of a failing test.
+    page.on("console", lambda message: print("console:", message.type, message.text))
+    page.on("pageerror", lambda error: print("page error:", error))
+    page.set_default_timeout(15_000)
+    return page
+
+
+def log_in(page: Page, server_url: str) -> None:
+    """Log in as the test user (alice) through the login page; the chat page is then ready."""
+    page.goto(server_url + "/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "s3cret-pass")
+    page.click("button[type=submit], input[type=submit]")
+    expect(page.locator("#connect")).to_be_enabled()

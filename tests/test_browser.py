@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread
+from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread, log_in, new_page
 from tests.live_server import LiveServer
 from voicechat.models import Conversation
 
@@ -25,16 +25,8 @@ def chat_page(microphone: Path):
     with LiveServer() as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(microphone))
         try:
-            page = browser.new_page()
-            # Shown with the output of a failing test.
-            page.on("console", lambda message: print("console:", message.type, message.text))
-            page.on("pageerror", lambda error: print("page error:", error))
-            page.set_default_timeout(15_000)
-            page.goto(server.url + "/")
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "s3cret-pass")
-            page.click("button[type=submit], input[type=submit]")
-            expect(page.locator("#connect")).to_be_visible()
+            page = new_page(browser)
+            log_in(page, server.url)
             yield page
         finally:
             browser.close()

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread
+from tests.browser_support import ARTIFACTS, CHROMIUM, FIXTURES, chromium_args, in_thread, log_in, new_page
 from tests.live_server import LiveServer
 from voicechat.models import Conversation, Turn
 
@@ -38,24 +38,11 @@ def browser(server):
             launched.close()
 
 
-def new_page(browser: Browser, width: int = 1280, height: int = 800) -> Page:
-    page = browser.new_page(viewport={"width": width, "height": height})
-    # Shown with the output of a failing test.
-    page.on("console", lambda message: print("console:", message.type, message.text))
-    page.on("pageerror", lambda error: print("page error:", error))
-    page.set_default_timeout(15_000)
-    return page
-
-
 @pytest.fixture
 def chat(browser, server) -> Page:
     """A logged-in chat page."""
     page = new_page(browser)
-    page.goto(server.url + "/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "s3cret-pass")
-    page.click("button[type=submit], input[type=submit]")
-    expect(page.locator("#connect")).to_be_enabled()
+    log_in(page, server.url)
     return page
 
 
@@ -432,15 +419,21 @@ def test_keyboard_only_use_and_visible_focus(threaded_fake_service, chat):
     disconnect(chat)
 
 
-AUDIO_PAGE = Path(__file__).parent / "js" / "audio-page.html"
+TEST_JS = Path(__file__).parent / "js"
+
+
+def serve(body: str, content_type: str) -> Callable:
+    """A Playwright route handler answering with this file."""
+    return lambda route: route.fulfill(content_type=content_type, body=body)
 
 
 @pytest.fixture
 def audio_page(browser, server) -> Page:
     """A bare page of the app's origin (so it may load the static modules and worklets) for the audio modules."""
     page = new_page(browser)
-    body = AUDIO_PAGE.read_text()
-    page.route(server.url + "/audio-test/", lambda route: route.fulfill(content_type="text/html", body=body))
+    for name, content_type in (("", "text/html"), ("random.mjs", "text/javascript")):
+        body = (TEST_JS / (name or "audio-page.html")).read_text()
+        page.route(server.url + "/audio-test/" + name, serve(body, content_type))
     page.goto(server.url + "/audio-test/")
     page.wait_for_function("window.ready === true")
     return page

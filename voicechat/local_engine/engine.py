@@ -92,9 +92,7 @@ class LocalSession:
         self._create_response = True
         self._interrupt_response = True
         self._resampler = soxr.ResampleStream(INPUT_RATE, 16000, 1, dtype="int16")
-        self._input_ms = 0  # input audio received, for audio_start_ms / audio_end_ms
         self._items: list[_Item] = []
-        self._utterance: Utterance | None = None
         self._utterance_item: str | None = None
         self._heard = 0  # bytes fed into the current utterance, for an empty commit
         self._recognition: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -222,7 +220,6 @@ class LocalSession:
             self._error("invalid_value", "audio must be base64 PCM16.", event.get("event_id"))
             return
         audio = audio[: len(audio) - len(audio) % 2]
-        self._input_ms += len(audio) // (INPUT_RATE * 2 // 1000)
         pcm16k = self._resampler.resample_chunk(np.frombuffer(audio, dtype=np.int16)).tobytes()
         if self._vad is None:
             # Push-to-talk: everything appended until the commit is the user's turn.
@@ -350,7 +347,8 @@ class LocalSession:
             op, payload = held or await self._recognition.get()
             held = None
             if op == "start":
-                utterance = self._recognizer.start()
+                # A recognizer in a worker process is reached through a pipe another session may hold.
+                utterance = await loop.run_in_executor(_workers, self._recognizer.start)
             elif op == "discard":
                 utterance = None
             elif op == "feed":

@@ -118,6 +118,42 @@ REALTIME_MAX_RESUMES = env.int("REALTIME_MAX_RESUMES", default=3)
 # How long after its socket dropped a conversation can be taken up again by the page.
 REALTIME_RESUME_WINDOW_SECONDS = env.int("REALTIME_RESUME_WINDOW_SECONDS", default=300)
 
+# Limits per socket and per user (0 turns a limit off).
+REALTIME_MAX_CLIENT_EVENTS_PER_SECOND = env.int("REALTIME_MAX_CLIENT_EVENTS_PER_SECOND", default=50)
+# Refused frames (too big, malformed, too fast) a socket may send within a minute before it is closed.
+REALTIME_MAX_REFUSED_FRAMES = env.int("REALTIME_MAX_REFUSED_FRAMES", default=20)
+REALTIME_MAX_SESSIONS_PER_USER = env.int("REALTIME_MAX_SESSIONS_PER_USER", default=2)
+REALTIME_MAX_SESSION_MINUTES = env.float("REALTIME_MAX_SESSION_MINUTES", default=30)
+REALTIME_IDLE_TIMEOUT_MINUTES = env.float("REALTIME_IDLE_TIMEOUT_MINUTES", default=5)
+# Connecting to the voice service again after a 429 or a transient failure: how often, and the
+# first wait (doubling each time, at most REALTIME_RETRY_MAX_SECONDS, or what Retry-After asks).
+REALTIME_CONNECT_RETRIES = env.int("REALTIME_CONNECT_RETRIES", default=3)
+REALTIME_RETRY_BASE_SECONDS = env.float("REALTIME_RETRY_BASE_SECONDS", default=1.0)
+REALTIME_RETRY_MAX_SECONDS = env.float("REALTIME_RETRY_MAX_SECONDS", default=8.0)
+# How long records that could not be saved (database down) keep being retried after the socket closed.
+REALTIME_SAVE_RETRY_SECONDS = env.float("REALTIME_SAVE_RETRY_SECONDS", default=600)
+
+# A user's daily budget, counted from midnight in TIME_ZONE (0: no limit).
+BUDGET_DAILY_MINUTES = env.float("BUDGET_DAILY_MINUTES", default=120)
+BUDGET_DAILY_TOKENS = env.int("BUDGET_DAILY_TOKENS", default=1_000_000)
+
+# Prices for the cost estimate, in USD per million tokens (gpt-realtime and its
+# transcription model, as listed by Azure; check your agreement). The local engine costs nothing.
+PRICE_TEXT_INPUT = env.float("PRICE_TEXT_INPUT", default=4.00)
+PRICE_TEXT_CACHED_INPUT = env.float("PRICE_TEXT_CACHED_INPUT", default=0.40)
+PRICE_TEXT_OUTPUT = env.float("PRICE_TEXT_OUTPUT", default=16.00)
+PRICE_AUDIO_INPUT = env.float("PRICE_AUDIO_INPUT", default=32.00)
+PRICE_AUDIO_CACHED_INPUT = env.float("PRICE_AUDIO_CACHED_INPUT", default=0.40)
+PRICE_AUDIO_OUTPUT = env.float("PRICE_AUDIO_OUTPUT", default=64.00)
+# Transcription billed by the minute (whisper-1) or by the token (gpt-4o-transcribe models).
+PRICE_TRANSCRIPTION_PER_MINUTE = env.float("PRICE_TRANSCRIPTION_PER_MINUTE", default=0.006)
+PRICE_TRANSCRIPTION_AUDIO_INPUT = env.float("PRICE_TRANSCRIPTION_AUDIO_INPUT", default=6.00)
+PRICE_TRANSCRIPTION_TEXT_INPUT = env.float("PRICE_TRANSCRIPTION_TEXT_INPUT", default=2.50)
+PRICE_TRANSCRIPTION_TEXT_OUTPUT = env.float("PRICE_TRANSCRIPTION_TEXT_OUTPUT", default=10.00)
+
+# Conversations older than this many days are deleted by `manage.py purge_conversations` (0: kept).
+CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=0)
+
 # The built-in local voice engine, used when AZURE_OPENAI_ENDPOINT is empty.
 # Better models on disk, never downloaded: a faster-whisper (CTranslate2) model
 # folder and a piper voice file; and an OpenAI-compatible chat-completions URL.

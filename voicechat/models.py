@@ -24,6 +24,11 @@ class EndReason(models.TextChoices):
     LOCAL_ENGINE_ERROR = "local_engine_error", "Local voice engine could not start"
     SERVER_SHUTDOWN = "server_shutdown", "Server shut down"
     INTERRUPTED = "interrupted", "Interrupted (server stopped unexpectedly)"
+    SESSION_LIMIT = "session_limit", "Maximum session length reached"
+    IDLE = "idle", "Idle for too long"
+    BUDGET = "budget", "Daily budget used up"
+    POLICY = "policy", "Closed for abuse (too many refused messages)"
+    DATABASE_ERROR = "database_error", "Database unavailable"
 
 
 class Conversation(models.Model):
@@ -44,6 +49,9 @@ class Conversation(models.Model):
         default=dict, blank=True, help_text="The microphone's actual settings, as the browser reported them."
     )
     user_agent = models.CharField(max_length=500, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The server's last sign of life for this open conversation."
+    )
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
@@ -102,3 +110,62 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} #{self.seq}"
+
+
+class UsageEntry(models.Model):
+    """One line of the cost ledger: a response's or a transcription's usage, or a socket's connected time.
+
+    Kept when the user deletes the conversation (the link is then empty), so a
+    deletion neither hides spending nor gives back budget.
+    """
+
+    class Kind(models.TextChoices):
+        RESPONSE = "response", "Response"
+        TRANSCRIPTION = "transcription", "Transcription"
+        TIME = "time", "Connected time"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_entries")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_entries"
+    )
+    turn = models.ForeignKey(Turn, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_entries")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    engine = models.CharField(max_length=200, blank=True)
+    item_id = models.CharField(max_length=200, blank=True, help_text="The turn's item, linked once it is saved.")
+    response_id = models.CharField(max_length=200, blank=True)
+    input_text_tokens = models.PositiveBigIntegerField(default=0)
+    input_audio_tokens = models.PositiveBigIntegerField(default=0)
+    input_cached_text_tokens = models.PositiveBigIntegerField(default=0)
+    input_cached_audio_tokens = models.PositiveBigIntegerField(default=0)
+    output_text_tokens = models.PositiveBigIntegerField(default=0)
+    output_audio_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    seconds = models.DecimalField(
+        max_digits=12, decimal_places=3, default=0, help_text="Audio transcribed, or time connected."
+    )
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="Estimated, in USD.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "usage entry"
+        verbose_name_plural = "usage ledger"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.user})"
+
+
+class BudgetReset(models.Model):
+    """Staff gave a user a fresh daily budget: usage before this moment no longer counts today."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_resets")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"Budget reset for {self.user} at {self.at:%Y-%m-%d %H:%M}"

@@ -24,6 +24,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 # The local development server: DEBUG on unless the environment says otherwise.
 run: $(VENV)/.run-installed
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py close_interrupted
 	$(BIN)/python manage.py bootstrap
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -1,9 +1,21 @@
+from datetime import timedelta
+
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
+from tests import tally
 from tests.fake_service import FakeRealtimeService, ThreadedFakeService
 
 ORIGIN = b"http://localhost"
+
+# The tests run the production settings (DEBUG off) over plain HTTP on 127.0.0.1: no redirect
+# to HTTPS, and cookies a plain-HTTP browser sends back. Set here, before anything builds the
+# ASGI app, whose middleware reads them once; tests/test_security.py checks the HTTPS settings
+# themselves in a process of their own.
+django_settings.SECURE_SSL_REDIRECT = False
+django_settings.SESSION_COOKIE_SECURE = False
+django_settings.CSRF_COOKIE_SECURE = False
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +36,22 @@ def fast_and_isolated(settings):
     settings.LOCAL_PIPER_VOICE = ""
     settings.LOCAL_LLM_URL = ""
     settings.LOCAL_LLM_MODEL = ""
+    settings.REALTIME_MAX_CLIENT_EVENTS_PER_SECOND = 50
+    settings.REALTIME_MAX_REFUSED_FRAMES = 20
+    settings.REALTIME_MAX_SESSIONS_PER_USER = 2
+    settings.REALTIME_MAX_SESSION_MINUTES = 30
+    settings.REALTIME_IDLE_TIMEOUT_MINUTES = 5
+    settings.REALTIME_CONNECT_RETRIES = 3
+    settings.REALTIME_RETRY_BASE_SECONDS = 0.01  # the waits themselves: tests/realtime/test_limits_logic.py
+    settings.REALTIME_RETRY_MAX_SECONDS = 0.05
+    settings.REALTIME_SAVE_RETRY_SECONDS = 600
+    settings.BUDGET_DAILY_MINUTES = 120
+    settings.BUDGET_DAILY_TOKENS = 1_000_000
+    settings.LOGIN_FAILURE_LIMIT = settings.AXES_FAILURE_LIMIT = 5
+    settings.LOGIN_LOCKOUT_MINUTES = 15
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
+    settings.TRUSTED_PROXIES = 0
+    settings.CONVERSATION_RETENTION_DAYS = 0
 
 
 @pytest.fixture
@@ -58,3 +86,10 @@ def threaded_fake_service(settings):
         settings.AZURE_OPENAI_ENDPOINT = service.endpoint
         settings.AZURE_OPENAI_API_KEY = service.api_key
         yield service
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the fault and fuzz tests tried (tests/tally.py), when any of them ran."""
+    line = tally.summary()
+    if line is not None:
+        terminalreporter.write_line(line)

@@ -3,13 +3,17 @@
 It checks the `api-key` header and the URL form like Azure does, speaks the GA
 or the preview event shape according to the URL, and can be told to refuse the
 handshake, hang, send a user's transcription late or not at all, interrupt a
-reply, expire the session or drop the connection.
+reply, expire the session or drop the connection; and, in the middle of a reply,
+stall, send garbage, close the connection or reset it.
 """
 
 import asyncio
 import base64
+import binascii
+import contextlib
 import itertools
 import json
+import logging
 import math
 import struct
 import threading
@@ -19,9 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 SAMPLE_RATE = 24000
+
+logger = logging.getLogger(__name__)
 
 GA_NAMES = {
     "audio_delta": "response.output_audio.delta",
@@ -39,6 +46,21 @@ PREVIEW_NAMES = {
     "item_created": "conversation.item.created",
     "audio_part": "audio",
 }
+
+
+# What `garbage_after_ms` sends in the middle of a reply: no turn may come of any of it.
+GARBAGE: tuple[str | bytes, ...] = (
+    "this is not JSON {",
+    '[1, 2, "three"]',
+    '"a JSON string"',
+    "42",
+    "null",
+    '{"no_type": true}',
+    '{"type": 7, "item_id": "item_9999"}',
+    '{"type": "response.made_up_event", "event_id": "event_9999", "delta": "not words"}',
+    '{"type": "conversation.unknown_thing", "item": {"id": "item_9998", "role": "user"}}',
+    b"\x00\x01binary\xff",
+)
 
 
 def tone(ms: int, frequency: float = 440.0) -> bytes:
@@ -66,6 +88,12 @@ class Script:
     commit_responds: bool = True  # False: a commit only adds the user's item; response.create asks for the reply
     expire_after_turns: int | None = None
     drop_after_turns: int | None = None
+    # Faults in the middle of every reply, this far into its audio (see FakeSession.response).
+    stall_after_ms: int | None = None  # stop sending...
+    stall_seconds: float | None = None  # ...for this long, or until `service.release_stall()` when None
+    garbage_after_ms: int | None = None  # send every frame of GARBAGE, then go on
+    close_after_ms: int | None = None  # close the connection cleanly with code 1011
+    reset_after_ms: int | None = None  # reset the TCP connection (no close frame)
     usage: dict[str, Any] = field(
         default_factory=lambda: {
             "total_tokens": 120,
@@ -85,7 +113,7 @@ class FakeSession:
         self.connection = connection
         self.shape = shape
         self.names = GA_NAMES if shape == "ga" else PREVIEW_NAMES
-        self.ids = itertools.count(1)
+        self.ids = service.ids  # unique across sessions, as the service's ids are
         self.last_item_id: str | None = None
         self.audio_bytes = 0
         self.audio_since_turn = 0
@@ -95,14 +123,35 @@ class FakeSession:
         self.active: asyncio.Task | None = None
         self.cancel_reason: str | None = None
         self.received: list[dict[str, Any]] = []  # the client events of this connection only
+        # (role, item_id, text) of each turn the service finished, once the frame that says so is sent:
+        # the user's transcription, a typed message, or a reply whose response.done says "completed".
+        self.completed: list[tuple[str, str, str]] = []
+        self.aborted = False  # a reset has begun: nothing more is sent
+        self.reset_done = asyncio.Event()
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self.ids):04d}"
 
     async def emit(self, event_type: str, **members: Any) -> None:
+        if self.aborted:
+            raise Cut  # a reset connection sends nothing more (the transport would drop it silently)
         frame = json.dumps({"type": event_type, "event_id": self.new_id("event"), **members})
         self.service.sent.append(frame)
         await self.connection.send(frame)
+        self.note_completed(event_type, members)
+
+    def note_completed(self, event_type: str, members: dict[str, Any]) -> None:
+        finished: list[tuple[str, str, str]] = []
+        if event_type == "conversation.item.input_audio_transcription.completed":
+            finished.append(("user", members["item_id"], members["transcript"]))
+        elif event_type == "response.done" and members["response"]["status"] == "completed":
+            for item in members["response"]["output"]:
+                finished.append(("assistant", item["id"], item["content"][0]["transcript"]))
+        self.finished(*finished)
+
+    def finished(self, *turns: tuple[str, str, str]) -> None:
+        self.completed.extend(turns)
+        self.service.completed.extend(turns)
 
     async def error(self, code: str, message: str, event_id: str | None = None) -> None:
         await self.emit(
@@ -117,6 +166,13 @@ class FakeSession:
         )
 
     async def run(self) -> None:
+        """Answer the client's events until the connection ends, however it ends."""
+        with contextlib.suppress(Cut, ConnectionClosed):
+            await self.serve()
+        if self.aborted:  # returning would close the connection cleanly before the reset
+            await self.reset_done.wait()
+
+    async def serve(self) -> None:
         session_id = self.new_id("sess")
         await self.emit("session.created", session={"id": session_id, "object": "realtime.session"})
         async for frame in self.connection:
@@ -142,7 +198,11 @@ class FakeSession:
                 self.service.sessions.append(session)
                 await self.emit("session.updated", session=session)
         elif kind == "input_audio_buffer.append":
-            audio = base64.b64decode(event["audio"])
+            try:
+                audio = base64.b64decode(event["audio"], validate=True)
+            except binascii.Error:
+                await self.error("invalid_value", "Invalid 'audio': not base64-encoded audio bytes.", event_id)
+                return
             size = len(audio)
             self.audio_bytes += size
             self.audio_since_turn += size
@@ -164,10 +224,13 @@ class FakeSession:
                 self.audio_since_turn = 0
                 self.start(self.spoken_turn(vad=False))
         elif kind == "conversation.item.create":
+            typed = "id" not in event["item"]  # the app's history items come with ids of its own
             item = dict(event["item"], status="completed")
             item.setdefault("id", self.new_id("item"))
             previous, self.last_item_id = self.last_item_id, item["id"]
             await self.emit(self.names["item_created"], previous_item_id=previous, item=item)
+            if typed and item.get("role") == "user":
+                self.finished(("user", item["id"], "\n".join(part["text"] for part in item["content"])))
         elif kind == "response.create":
             if self.active is not None and not self.active.done():
                 await self.error("conversation_already_has_active_response", "A response is active.", event_id)
@@ -201,6 +264,58 @@ class FakeSession:
 
     def start(self, work) -> None:
         self.active = asyncio.create_task(work)
+        self.active.add_done_callback(self.finished_reply)
+
+    @staticmethod
+    def finished_reply(task: asyncio.Task) -> None:
+        """A reply cut short by a fault or by the connection closing just stops; any other failure is told."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and not isinstance(error, Cut | ConnectionClosed):
+            logger.error("A reply of the fake service failed", exc_info=error)
+
+    async def reset(self) -> None:
+        """Reset the TCP connection (no close frame), wherever the session is.
+
+        First a ping, whose pong says the app has read every frame sent before it:
+        a turn the session counts as completed has reached the app, as in a real
+        reset, which loses only what is still on its way.
+        """
+        self.service.faults.append("reset")
+        self.aborted = True
+        if self.active is not None and self.active is not asyncio.current_task():
+            self.active.cancel()
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            pong = await self.connection.ping()
+            await asyncio.wait_for(pong, 5)
+        self.connection.transport.abort()
+        self.reset_done.set()
+
+    async def fault(self, heard_ms: int, done: set[str]) -> None:
+        """The script's mid-reply faults, each once per reply, once the reply's audio reaches its point."""
+        script = self.service.script
+
+        def due(name: str, at_ms: int | None) -> bool:
+            if at_ms is None or heard_ms < at_ms or name in done:
+                return False
+            done.add(name)
+            return True
+
+        if due("stall", script.stall_after_ms):
+            self.service.faults.append("stall")
+            await self.service.stall(script.stall_seconds)
+        if due("garbage", script.garbage_after_ms):
+            self.service.faults.append("garbage")
+            for frame in GARBAGE:
+                await self.connection.send(frame)
+        if due("close", script.close_after_ms):
+            self.service.faults.append("close")
+            await self.connection.close(1011, "internal error")
+            raise Cut
+        if due("reset", script.reset_after_ms):
+            await self.reset()
+            raise Cut
 
     async def spoken_turn(self, vad: bool = True) -> None:
         await self.user_audio_item(vad)
@@ -266,7 +381,9 @@ class FakeSession:
         chunks = [audio[i : i + chunk] for i in range(0, len(audio), chunk)]
         said: list[str] = []
         self.item_audio_ms[item_id] = 0
+        faults: set[str] = set()
         for index, piece in enumerate(chunks):
+            await self.fault(self.item_audio_ms[item_id], faults)
             if self.cancel_reason is not None:
                 break
             if script.barge_in_after_ms is not None and self.item_audio_ms[item_id] >= script.barge_in_after_ms:
@@ -311,7 +428,11 @@ class FakeSession:
             await self.error("session_expired", "Your session hit the maximum duration of 30 minutes.")
             await self.connection.close(1001, "session expired")
         elif script.drop_after_turns is not None and self.turns >= script.drop_after_turns:
-            self.connection.transport.abort()
+            await self.reset()
+
+
+class Cut(Exception):
+    """The session's connection was closed or reset in the middle of a reply."""
 
 
 class FakeRealtimeService:
@@ -322,7 +443,14 @@ class FakeRealtimeService:
         self.deployment = deployment
         self.script = Script()
         self.refuse_with: int | None = None  # answer every handshake with this HTTP status
+        self.throttle_handshakes = 0  # answer this many handshakes (from now on) with throttle_status, then accept
+        self.throttle_status = 429
+        self.retry_after: str | None = None  # the Retry-After header of those answers
         self.hang = False  # never answer the handshake
+        self.faults: list[str] = []  # each fault injected, by name, in order
+        self.completed: list[tuple[str, str, str]] = []  # every session's completed turns (FakeSession.completed)
+        self.ids = itertools.count(1)
+        self.stalled = asyncio.Event()  # set while a reply is stalled
         self.received: list[dict[str, Any]] = []
         self.raw_received: list[str] = []
         self.sent: list[str] = []
@@ -334,6 +462,7 @@ class FakeRealtimeService:
         self.closed = asyncio.Event()
         self._server: Server | None = None
         self._release = asyncio.Event()
+        self._unstall = asyncio.Event()
 
     @property
     def endpoint(self) -> str:
@@ -346,6 +475,7 @@ class FakeRealtimeService:
 
     async def __aexit__(self, *exc: object) -> None:
         self._release.set()
+        self._unstall.set()
         self._server.close()
         await self._server.wait_closed()
 
@@ -360,6 +490,13 @@ class FakeRealtimeService:
             return self._reject(503, "Going away")
         if self.refuse_with is not None:
             return self._reject(self.refuse_with, "Refused by the test")
+        if self.throttle_handshakes > 0:
+            self.throttle_handshakes -= 1
+            self.faults.append(f"handshake {self.throttle_status}")
+            response = self._reject(self.throttle_status, "Too many requests")
+            if self.retry_after is not None:
+                response.headers["Retry-After"] = self.retry_after
+            return response
         if request.headers.get("api-key") != self.api_key:
             return self._reject(401, "Access denied due to invalid subscription key")
         url = urlsplit(request.path)
@@ -388,6 +525,30 @@ class FakeRealtimeService:
             if session.active is not None:
                 session.active.cancel()
             self.closed.set()
+
+    async def stall(self, seconds: float | None) -> None:
+        """Send nothing for this long, or until release_stall() when None."""
+        self._unstall.clear()
+        self.stalled.set()
+        try:
+            if seconds is None:
+                await self._unstall.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._unstall.wait(), seconds)
+        finally:
+            self.stalled.clear()
+
+    def release_stall(self) -> None:
+        self._unstall.set()
+
+    def session_with_audio(self, audio: str) -> "FakeSession | None":
+        """The latest open session that received this base64 audio (tests tell sessions apart by their audio)."""
+        for session in reversed(self.connections):
+            appended = (e.get("audio") for e in session.received if e.get("type") == "input_audio_buffer.append")
+            if not session.aborted and audio in appended:
+                return session
+        return None
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         """The client events of this type received so far."""

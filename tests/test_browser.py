@@ -43,14 +43,14 @@ def test_a_spoken_turn_end_to_end(browser_page, threaded_fake_service, user):
     threaded_fake_service.script.auto_turn_after_ms = 1000
     threaded_fake_service.script.reply_ms = 1200
     page.click("#connect")
-    page.wait_for_function("window.voicechat.state === 'connected'")
+    page.wait_for_function("() => window.voicechat.state === 'connected'")
     expect(page.locator("#engine")).to_contain_text("gpt-realtime")
     page.click("#record")
 
     expect(page.locator(".turn-user")).to_contain_text("Hello there, how are you?")
     expect(page.locator(".turn-assistant")).to_contain_text("I am fine, thank you for asking.")
     # The reply's 1.2 s of audio was played through the worklet.
-    page.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000", timeout=10_000)
+    page.wait_for_function("() => window.voicechat.stats.samplesPlayed >= 24000", timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "chat-desktop.png", full_page=True)
 
@@ -66,7 +66,7 @@ def test_a_spoken_turn_end_to_end(browser_page, threaded_fake_service, user):
     assistant_turn = page.locator(".turn-assistant").first
     assert user_turn.bounding_box()["y"] < assistant_turn.bounding_box()["y"]
     page.click("#connect")  # Disconnect
-    page.wait_for_function("window.voicechat.state === 'disconnected'")
+    page.wait_for_function("() => window.voicechat.state === 'disconnected'")
 
     assert in_thread(saved_turns, user) == [
         ("user", "Hello there, how are you?"),
@@ -83,14 +83,14 @@ def test_the_local_engine_answers_with_no_cloud_settings(user, tmp_path):
         out.writeframes(clip.readframes(clip.getnframes()) + bytes(24000 * 2 * 8))
     with chat_page(microphone) as page:
         page.click("#connect")
-        page.wait_for_function("window.voicechat.state === 'connected'", timeout=30_000)
+        page.wait_for_function("() => window.voicechat.state === 'connected'", timeout=30_000)
         expect(page.locator("#engine")).to_contain_text("Local voice engine")
         page.click("#record")
         expect(page.locator(".turn-user").first).to_contain_text("lights", timeout=30_000)
         expect(page.locator(".turn-assistant").first).to_contain_text("I heard:", timeout=30_000)
-        page.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000", timeout=20_000)
+        page.wait_for_function("() => window.voicechat.stats.samplesPlayed >= 24000", timeout=20_000)
         page.click("#connect")
-        page.wait_for_function("window.voicechat.state === 'disconnected'")
+        page.wait_for_function("() => window.voicechat.state === 'disconnected'")
 
     turns = in_thread(saved_turns, user)
     assert [role for role, _ in turns[:2]] == ["user", "assistant"]

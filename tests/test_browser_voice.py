@@ -48,12 +48,12 @@ def chat(browser, server) -> Page:
 
 def connect(page: Page) -> None:
     page.click("#connect")
-    page.wait_for_function("window.voicechat.state === 'connected'")
+    page.wait_for_function("() => window.voicechat.state === 'connected'")
 
 
 def disconnect(page: Page) -> None:
     page.click("#connect")
-    page.wait_for_function("window.voicechat.state === 'disconnected'")
+    page.wait_for_function("() => window.voicechat.state === 'disconnected'")
 
 
 def send_text(page: Page, text: str) -> None:
@@ -93,7 +93,7 @@ def test_barge_in_truncates_the_reply_where_the_user_stopped_hearing_it(threaded
     script.barge_in_after_ms = 1500
     connect(chat)
     send_text(chat, "Tell me a long story.")
-    chat.wait_for_function("window.voicechat.lastTruncate !== null")
+    chat.wait_for_function("() => window.voicechat.lastTruncate !== null")
     truncate = eventually(chat, lambda: threaded_fake_service.of_type("conversation.item.truncate"), "the truncate")[0]
     item_id = truncate["item_id"]
     page_state = voicechat(chat)
@@ -131,7 +131,7 @@ def test_a_typed_message_is_answered_aloud(threaded_fake_service, chat, user):
     expect(chat.locator(".turn-user")).to_contain_text("What is the weather like?")
     expect(chat.locator(".turn-assistant")).to_contain_text("Sunny and warm today.")
     expect(chat.locator("#message")).to_have_value("")
-    chat.wait_for_function("window.voicechat.stats.samplesPlayed >= 24000")  # the whole second of the reply
+    chat.wait_for_function("() => window.voicechat.stats.samplesPlayed >= 24000")  # the whole second of the reply
     assert chat.locator(".turn-user").bounding_box()["y"] < chat.locator(".turn-assistant").bounding_box()["y"]
 
     sent = [e for e in threaded_fake_service.received if e["type"] != "session.update"]
@@ -159,7 +159,7 @@ def test_push_to_talk_with_the_button_and_the_space_bar(threaded_fake_service, c
     connect(chat)
     expect(chat.locator("#talk")).to_be_hidden()
     chat.get_by_label("Push to talk").check()
-    chat.wait_for_function("window.voicechat.mode === 'push_to_talk'")
+    chat.wait_for_function("() => window.voicechat.mode === 'push_to_talk'")
     update = eventually(chat, lambda: threaded_fake_service.sessions[1:], "the mode's session.update")[-1]
     assert update["audio"]["input"]["turn_detection"] is None
 
@@ -198,7 +198,7 @@ def test_push_to_talk_with_the_button_and_the_space_bar(threaded_fake_service, c
     # ...elsewhere holding it talks.
     chat.locator("#transcript").focus()
     chat.keyboard.down("Space")
-    chat.wait_for_function("window.voicechat.talking === true")
+    chat.wait_for_function("() => window.voicechat.talking === true")
     chat.wait_for_timeout(1000)
     chat.keyboard.up("Space")
     expect(chat.locator(".turn-assistant")).to_have_count(2)
@@ -225,7 +225,7 @@ def test_a_dropped_socket_reconnects_to_the_same_conversation(threaded_fake_serv
     send_text(chat, "Remember the number seven.")
     expect(chat.locator(".turn-assistant")).to_contain_text(REPLY)
     chat.click("#record")
-    chat.wait_for_function("window.voicechat.stats.chunksSent > 5")
+    chat.wait_for_function("() => window.voicechat.stats.chunksSent > 5")
     conversation_id = voicechat(chat, ".conversationId")
     chat.evaluate(
         """() => {
@@ -237,7 +237,7 @@ def test_a_dropped_socket_reconnects_to_the_same_conversation(threaded_fake_serv
     )
 
     assert server.drop_websockets() == 1
-    chat.wait_for_function("window.voicechat.reconnects === 1 && window.voicechat.state === 'connected'")
+    chat.wait_for_function("() => window.voicechat.reconnects === 1 && window.voicechat.state === 'connected'")
     statuses = chat.evaluate("window.statuses")
     assert any(s.startswith("Connection lost, reconnecting in 0.5 s") for s in statuses), statuses
     assert voicechat(chat, ".lastClose.code") == 1006
@@ -316,9 +316,9 @@ def test_screenshots_mid_conversation_on_desktop_and_phone(threaded_fake_service
     script.chunk_delay = 0.1
     connect(chat)
     chat.get_by_label("Push to talk").check()
-    chat.wait_for_function("window.voicechat.mode === 'push_to_talk'")
+    chat.wait_for_function("() => window.voicechat.mode === 'push_to_talk'")
     send_text(chat, "Could you tell me something interesting?")
-    chat.wait_for_function("window.voicechat.assistantSpeaking === true")
+    chat.wait_for_function("() => window.voicechat.assistantSpeaking === true")
     chat.wait_for_timeout(600)  # a few level reports
     expect(chat.locator("#assistant-voice")).to_have_attribute("data-speaking", "true")
     assert voicechat(chat, ".outputLevel") > 0.01
@@ -350,7 +350,7 @@ def test_screenshots_mid_conversation_on_desktop_and_phone(threaded_fake_service
 def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(threaded_fake_service, chat):
     connect(chat)
     chat.click("#record")
-    chat.wait_for_function("window.voicechat.stats.chunksSent > 5 && window.voicechat.inputLevel > 0")
+    chat.wait_for_function("() => window.voicechat.stats.chunksSent > 5 && window.voicechat.inputLevel > 0")
     chat.click("#mute")
     expect(chat.locator("#mute")).to_have_attribute("aria-pressed", "true")
     expect(chat.locator("#mute")).to_have_text("Unmute")
@@ -366,7 +366,7 @@ def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(thr
     assert len(threaded_fake_service.of_type("input_audio_buffer.append")) == count  # nothing sent while muted
     assert mic_still_heard and voicechat(chat, ".recording") is True  # the microphone is still open
     chat.click("#mute")
-    chat.wait_for_function(f"window.voicechat.stats.chunksSent > {voicechat(chat, '.stats.chunksSent') + 5}")
+    chat.wait_for_function(f"() => window.voicechat.stats.chunksSent > {voicechat(chat, '.stats.chunksSent') + 5}")
     assert len(threaded_fake_service.of_type("input_audio_buffer.append")) > count
 
     # The list is filled once permission was given; choosing another device reopens capture on it.
@@ -375,9 +375,9 @@ def test_mute_keeps_the_microphone_open_and_another_microphone_can_be_chosen(thr
     assert devices[0] == "" and len(devices) >= 2, devices
     chosen = devices[-1]
     chat.select_option("#microphone", chosen)
-    chat.wait_for_function(f"window.voicechat.activeMicrophone === {json.dumps(chosen)}")
+    chat.wait_for_function(f"() => window.voicechat.activeMicrophone === {json.dumps(chosen)}")
     sent = voicechat(chat, ".stats.chunksSent")
-    chat.wait_for_function(f"window.voicechat.stats.chunksSent > {sent + 5}")
+    chat.wait_for_function(f"() => window.voicechat.stats.chunksSent > {sent + 5}")
     assert voicechat(chat, ".recording") is True
     assert voicechat(chat, ".error") is None
     disconnect(chat)
@@ -393,21 +393,21 @@ def test_keyboard_only_use_and_visible_focus(threaded_fake_service, chat):
     outline = chat.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
     chat.keyboard.press("Enter")
-    chat.wait_for_function("window.voicechat.state === 'connected'")
+    chat.wait_for_function("() => window.voicechat.state === 'connected'")
     # The mode switch is a radio group: arrow keys move between its options.
     chat.locator('input[value="hands_free"]').focus()
     chat.keyboard.press("ArrowRight")
-    chat.wait_for_function("window.voicechat.mode === 'push_to_talk'")
+    chat.wait_for_function("() => window.voicechat.mode === 'push_to_talk'")
     assert chat.evaluate("document.activeElement.value") == "push_to_talk"
     assert chat.evaluate("getComputedStyle(document.activeElement.parentElement).outlineStyle") != "none"
     # The microphone list waits for permission; next comes the talk button, held with the space bar.
     chat.keyboard.press("Tab")
     assert chat.evaluate("document.activeElement.id") == "talk"
     chat.keyboard.down("Space")
-    chat.wait_for_function("window.voicechat.talking === true")
+    chat.wait_for_function("() => window.voicechat.talking === true")
     expect(chat.locator("#talk")).to_have_attribute("aria-pressed", "true")
     chat.keyboard.up("Space")
-    chat.wait_for_function("window.voicechat.talking === false")
+    chat.wait_for_function("() => window.voicechat.talking === false")
     expect(chat.locator("#microphone")).to_be_enabled()  # filled once the microphone opened
     assert chat.locator("#microphone option").count() >= 2
     assert chat.get_attribute("#transcript", "aria-live") == "polite"
@@ -435,7 +435,7 @@ def audio_page(browser, server) -> Page:
         body = (TEST_JS / (name or "audio-page.html")).read_text()
         page.route(server.url + "/audio-test/" + name, serve(body, content_type))
     page.goto(server.url + "/audio-test/")
-    page.wait_for_function("window.ready === true")
+    page.wait_for_function("() => window.ready === true")
     return page
 
 

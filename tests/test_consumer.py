@@ -78,12 +78,12 @@ async def saved_turns(conversation_id: int, count: int) -> list[Turn]:
     return await eventually(check) or await turns_of(conversation_id)
 
 
-async def ended(conversation_id: int) -> Conversation:
+async def ended(conversation_id: int, timeout: float = 5.0) -> Conversation:
     async def check():
         found = await conversation(conversation_id)
         return found if found.ended_at is not None else None
 
-    return await eventually(check) or await conversation(conversation_id)
+    return await eventually(check, timeout) or await conversation(conversation_id)
 
 
 # Handshake
@@ -217,11 +217,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def expect_failure(user, reason: str, text: str, close_code: int) -> Conversation:
+async def expect_failure(user, reason: str, text: str, close_code: int, *, retries: int = 0) -> Conversation:
+    """The socket is closed with this error, after `retries` notices of a new attempt."""
     browser = await open_socket(user)
     events = await browser.until_closed()
-    assert [e["type"] for e in events] == ["error"], events
-    message = events[0]["error"]["message"]
+    assert [e["type"] for e in events] == ["voicechat.notice"] * retries + ["error"], events
+    message = events[-1]["error"]["message"]
     assert text in message
     assert "test-key" not in message and "wrong-key" not in message
     assert browser.close_code == close_code
@@ -244,21 +245,23 @@ async def test_unknown_deployment(fake_service, user, settings):
     await expect_failure(user, "not_found", "no deployment named 'no-such-deployment' (HTTP 404)", 4404)
 
 
-async def test_throttled(fake_service, user):
+async def test_throttled_after_every_retry(fake_service, user):
     fake_service.refuse_with = 429
-    await expect_failure(user, "rate_limited", "throttling requests (HTTP 429)", 4429)
+    await expect_failure(user, "rate_limited", "throttling requests (HTTP 429)", 4429, retries=3)
+    assert len(fake_service.paths) == 4  # the first attempt and REALTIME_CONNECT_RETRIES more
 
 
 async def test_unreachable_host(user, settings):
     settings.AZURE_OPENAI_ENDPOINT = f"http://127.0.0.1:{free_port()}"
     settings.AZURE_OPENAI_API_KEY = "test-key"
-    await expect_failure(user, "unreachable", "could not be reached", 4502)
+    await expect_failure(user, "unreachable", "could not be reached", 4502, retries=3)
 
 
 async def test_handshake_timeout(fake_service, user, settings):
     settings.REALTIME_CONNECT_TIMEOUT = 0.5
+    settings.REALTIME_CONNECT_RETRIES = 1
     fake_service.hang = True
-    await expect_failure(user, "timeout", "did not complete the connection within 0.5 s", 4504)
+    await expect_failure(user, "timeout", "did not complete the connection within 0.5 s", 4504, retries=1)
 
 
 async def test_upstream_dropped_mid_conversation(fake_service, user, settings):

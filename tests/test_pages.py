@@ -1,12 +1,13 @@
-"""The pages: chat, history, login, and the admin."""
+"""The pages: chat, history, deleting a conversation, login, and the admin."""
 
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from voicechat.models import Conversation, Turn
+from voicechat.models import Conversation, Turn, UsageEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,77 @@ def test_admin_conversation_page_is_read_only_and_ordered(client, staff, user):
     # The microphone's settings: the usual cause of "the model hears itself".
     assert "echoCancellation" in html and "44100" in html and "Firefox/140.0" in html
     assert client.get(reverse("admin:voicechat_conversation_add")).status_code == 403
+
+
+# Deleting one's own conversations
+
+
+def ended_conversation(user, **fields) -> Conversation:
+    conversation = make_conversation(user, **fields)
+    Conversation.objects.filter(pk=conversation.pk).update(ended_at=timezone.now(), end_reason="client_closed")
+    conversation.refresh_from_db()
+    return conversation
+
+
+def test_a_user_deletes_an_ended_conversation_after_confirming(client, user):
+    conversation = ended_conversation(user, words=("Forget this", "Forgotten"))
+    entry = UsageEntry.objects.create(user=user, conversation=conversation, kind="response", total_tokens=120)
+    delete_url = reverse("conversation_delete", args=[conversation.pk])
+    client.force_login(user)
+    detail = client.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert f'href="{delete_url}"' in detail
+
+    confirm = client.get(delete_url)
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Delete the conversation of" in page and "2 turns" in page
+    assert 'name="csrfmiddlewaretoken"' in page and f'action="{delete_url}"' in page
+    assert Conversation.objects.filter(pk=conversation.pk).exists()  # a GET deletes nothing
+
+    response = client.post(delete_url, follow=True)
+    assert response.redirect_chain == [(reverse("conversation_list"), 302)]
+    started = timezone.localtime(conversation.started_at).strftime("%Y-%m-%d %H:%M")
+    assert f"The conversation of {started} was deleted." in response.content.decode()
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Turn.objects.filter(conversation_id=conversation.pk).exists()
+    # The cost ledger keeps what the conversation used.
+    entry.refresh_from_db()
+    assert entry.conversation is None and entry.total_tokens == 120
+
+
+def test_another_users_conversation_cannot_be_deleted(client, user, other_user):
+    theirs = ended_conversation(other_user)
+    client.force_login(user)
+    url = reverse("conversation_delete", args=[theirs.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+    assert Conversation.objects.filter(pk=theirs.pk).exists()
+
+
+def test_an_open_conversation_cannot_be_deleted(client, user):
+    conversation = make_conversation(user)  # ended_at is empty: it is going on
+    url = reverse("conversation_delete", args=[conversation.pk])
+    client.force_login(user)
+    detail = client.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert url not in detail
+    confirm = client.get(url).content.decode()
+    assert "still in progress, so it cannot be deleted" in confirm
+    assert "csrfmiddlewaretoken" not in confirm.split("<main", 1)[1].split("</main>")[0]
+
+    response = client.post(url, follow=True)
+    assert response.redirect_chain == [(reverse("conversation_detail", args=[conversation.pk]), 302)]
+    assert "still in progress, so it cannot be deleted" in response.content.decode()
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_deleting_needs_a_login_a_post_and_the_csrf_token(client, user):
+    conversation = ended_conversation(user)
+    url = reverse("conversation_delete", args=[conversation.pk])
+    response = client.post(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    checked = Client(enforce_csrf_checks=True)
+    checked.force_login(user)
+    assert checked.post(url).status_code == 403
+    client.force_login(user)
+    assert client.delete(url).status_code == 405
+    assert Conversation.objects.filter(pk=conversation.pk).exists()

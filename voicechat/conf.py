@@ -12,6 +12,21 @@ from voicechat.realtime.session_config import SessionSettings, Shape
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one socket and one user may do; 0 turns a limit off."""
+
+    max_events_per_second: float = 0
+    max_refused_per_minute: int = 0
+    max_sessions_per_user: int = 0
+    max_session_minutes: float = 0
+    idle_timeout_minutes: float = 0
+    connect_retries: int = 0
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 8.0
+    save_retry_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class RealtimeConfig:
     endpoint: str
     api_key: str
@@ -23,6 +38,7 @@ class RealtimeConfig:
     max_resumes: int
     resume_window: timedelta
     local: LocalSettings
+    limits: Limits
 
     @property
     def uses_local_engine(self) -> bool:
@@ -74,5 +90,16 @@ def realtime_config() -> RealtimeConfig:
             piper_voice=settings.LOCAL_PIPER_VOICE,
             llm_url=settings.LOCAL_LLM_URL,
             llm_model=settings.LOCAL_LLM_MODEL,
+        ),
+        limits=Limits(
+            max_events_per_second=settings.REALTIME_MAX_CLIENT_EVENTS_PER_SECOND,
+            max_refused_per_minute=settings.REALTIME_MAX_REFUSED_FRAMES,
+            max_sessions_per_user=settings.REALTIME_MAX_SESSIONS_PER_USER,
+            max_session_minutes=settings.REALTIME_MAX_SESSION_MINUTES,
+            idle_timeout_minutes=settings.REALTIME_IDLE_TIMEOUT_MINUTES,
+            connect_retries=settings.REALTIME_CONNECT_RETRIES,
+            retry_base_seconds=settings.REALTIME_RETRY_BASE_SECONDS,
+            retry_max_seconds=settings.REALTIME_RETRY_MAX_SECONDS,
+            save_retry_seconds=settings.REALTIME_SAVE_RETRY_SECONDS,
         ),
     )

@@ -4,24 +4,45 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
-from voicechat import services
+from voicechat import ledger, services, shutdown
 from voicechat.conf import RealtimeConfig, realtime_config
 from voicechat.models import EndReason
+from voicechat.realtime import deadlines
 from voicechat.realtime.bridge import Bridge
 from voicechat.realtime.client_events import error_event
-from voicechat.realtime.failures import UpstreamFailure, failure_expired, failure_lost
-from voicechat.realtime.recorder import ServiceError
+from voicechat.realtime.deadlines import Deadlines
+from voicechat.realtime.failures import (
+    CLOSE_SERVICE_RESTART,
+    Failure,
+    failure_abuse,
+    failure_budget,
+    failure_database,
+    failure_expired,
+    failure_idle,
+    failure_lost,
+    failure_session_limit,
+    failure_shutdown,
+    failure_too_many_sessions,
+)
+from voicechat.realtime.recorder import ServiceError, TranscriptionUsage, Usage
+from voicechat.realtime.retry import retry_delay
 from voicechat.upstream import Upstream, UpstreamError
 from voicechat.upstream.azure import open_azure
 from voicechat.upstream.local import open_local
 from voicechat.writer import RecordWriter
 
 logger = logging.getLogger(__name__)
+
+SHUTDOWN_DETAIL = "The server was stopped."
+
+_last_sweep: float | None = None  # when this process last ended conversations left by a crash
 
 
 async def open_upstream(config: RealtimeConfig) -> Upstream:
@@ -34,7 +55,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     upstream: Upstream | None = None
     writer: RecordWriter | None = None
     pump: asyncio.Task | None = None
+    watchdog: asyncio.Task | None = None
+    time_entry_id: int | None = None
     ended = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # A server cancels its applications when it stops (daphne does on SIGTERM):
+            # end the conversation and save what was said before letting go.
+            await self.end(EndReason.SERVER_SHUTDOWN, SHUTDOWN_DETAIL)
+            raise
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -42,21 +74,56 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused with 403
             return
         self.config = config = realtime_config()
+        self.limits = limits = config.limits
         self.service_error: ServiceError | None = None
+        self.tokens_used = 0
         await self.accept()
-        conversation, earlier_turns = await self.open_conversation(user)
+        try:
+            budget = await database_sync_to_async(ledger.budget_check)(user)
+            if budget.refusal:
+                await self.refuse(failure_budget(budget.refusal))
+                return
+            conversation, earlier_turns = await self.open_conversation(user)
+            self.time_entry_id = await database_sync_to_async(ledger.open_time)(
+                conversation_id=conversation.pk
+            )
+        except services.TooManyConversations:
+            await self.refuse(failure_too_many_sessions(limits.max_sessions_per_user))
+            return
+        except DatabaseError:
+            logger.exception("No conversation started for user %s: the database failed", user.pk)
+            await self.refuse(failure_database())
+            return
+        self.tokens_left = budget.tokens_left
+        loop = asyncio.get_running_loop()
+        self.deadlines = Deadlines(
+            started=loop.time(),
+            max_seconds=limits.max_session_minutes * 60,
+            budget_seconds=budget.seconds_left,
+            idle_seconds=limits.idle_timeout_minutes * 60,
+        )
         self.resumes_left = config.max_resumes
         self.bridge = Bridge(
             shape=config.shape,
             session=config.session,
             max_client_frame_bytes=config.max_client_frame_bytes,
             earlier_turns=earlier_turns,
+            max_events_per_second=limits.max_events_per_second,
+            max_refused_per_minute=limits.max_refused_per_minute,
         )
-        self.writer = RecordWriter(conversation.pk, epoch=conversation.resumes)
+        self.writer = RecordWriter(
+            conversation.pk, epoch=conversation.resumes, retry_seconds=limits.save_retry_seconds, notify=self.saving
+        )
+        self.watchdog = asyncio.create_task(self.watch())
+        self.shutdown = shutdown.Ending(lambda: self.fail(failure_shutdown()))
+        shutdown.register(self.shutdown)
         try:
-            self.upstream = await open_upstream(config)
+            self.upstream = await self.connect_upstream()
         except UpstreamError as error:
             await self.fail(error.failure)
+            return
+        if self.ended:  # a limit was reached while connecting
+            await self.upstream.close()
             return
         self.bridge.start()
         await self.flush_upstream()
@@ -74,9 +141,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """The conversation the page asks to go on with (after its socket dropped), or a new one."""
         query = parse_qs(self.scope.get("query_string", b"").decode())
         wanted = query.get("conversation", [""])[0]
+        max_open = self.limits.max_sessions_per_user
         if wanted.isdigit():
             resumed = await database_sync_to_async(services.conversation_resume)(
-                user=user, conversation_id=int(wanted), window=self.config.resume_window
+                user=user, conversation_id=int(wanted), window=self.config.resume_window, max_open=max_open
             )
             if resumed is not None:
                 return resumed
@@ -86,19 +154,57 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             deployment=self.config.deployment_name,
             endpoint_shape=self.config.shape.value,
             voice=self.config.session.voice,
+            max_open=max_open,
         )
         return conversation, []
+
+    async def connect_upstream(self) -> Upstream:
+        """Open the upstream session, trying again after throttling or a transient failure."""
+        retries = self.limits.connect_retries
+        for attempt in range(1, retries + 2):
+            try:
+                return await open_upstream(self.config)
+            except UpstreamError as error:
+                failure = error.failure
+                if not failure.retryable or attempt > retries or self.ended:
+                    raise
+                delay = retry_delay(
+                    attempt,
+                    base=self.limits.retry_base_seconds,
+                    cap=self.limits.retry_max_seconds,
+                    retry_after=failure.retry_after,
+                )
+                logger.info(
+                    "Upstream connection failed (%s); retry %d of %d in %.1fs", failure.reason, attempt, retries, delay
+                )
+                await self.send_json_event(
+                    "voicechat.notice",
+                    message=f"{EndReason(failure.reason).label}. Trying again in {math.ceil(delay)} s "
+                    f"(attempt {attempt + 1} of {retries + 1})…",
+                    retry_in=round(delay, 2),
+                    attempt=attempt + 1,
+                    attempts=retries + 1,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt raises")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.upstream is None or self.ended:
             return
+        self.deadlines.activity(asyncio.get_running_loop().time())
         self.bridge.receive_client(text_data, bytes_data)
         await self.flush_upstream()
         await self.flush_client()
         self.save_records()
+        if self.bridge.abusive:
+            logger.warning("Conversation %s: closed for abuse", self.writer.conversation_id)
+            await self.fail(failure_abuse(self.bridge.recent_refusals))
 
     async def disconnect(self, code: int) -> None:
-        await self.end(EndReason.CLIENT_CLOSED, f"The browser closed the socket (code {code}).")
+        if code == CLOSE_SERVICE_RESTART:  # only a server sends it: a browser may not
+            await self.end(EndReason.SERVER_SHUTDOWN, SHUTDOWN_DETAIL)
+        else:
+            await self.end(EndReason.CLIENT_CLOSED, f"The browser closed the socket (code {code}).")
 
     async def relay_upstream(self) -> None:
         """Forward every service frame to the browser, in order, and record what it says.
@@ -115,6 +221,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     self.bridge.receive_upstream(frame)
                     await self.flush_client()
                     self.save_records()
+                    if self.tokens_left is not None and self.tokens_used >= self.tokens_left:
+                        await self.fail(
+                            failure_budget(
+                                "This conversation used the rest of today's token budget and was ended; it is saved."
+                            )
+                        )
+                        return
                 if self.ended:
                     return
                 failure = self.upstream_failure()
@@ -133,15 +246,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             logger.exception("Conversation %s: the relay failed", self.writer.conversation_id)
             await self.fail(failure_lost("relay error"))
 
-    def upstream_failure(self) -> UpstreamFailure:
+    def upstream_failure(self) -> Failure:
         error = self.service_error
         if error is not None and error.code == "session_expired":
             return failure_expired()
         if error is not None:
-            return UpstreamFailure(EndReason.UPSTREAM_ERROR, error.message, 4502)
+            return Failure(EndReason.UPSTREAM_ERROR, error.message, 4502)
         return failure_lost(self.upstream.close_detail)
 
-    async def resume_upstream(self, failure: UpstreamFailure) -> None:
+    async def resume_upstream(self, failure: Failure) -> None:
         """Open a new service session for the same conversation and re-send what was said."""
         self.resumes_left -= 1
         self.service_error = None
@@ -151,7 +264,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_json_event(
             "voicechat.notice", message="The voice service session ended; reconnecting and restoring the conversation…"
         )
-        self.upstream = await open_upstream(self.config)
+        self.upstream = await self.connect_upstream()
         self.writer.epoch = await database_sync_to_async(services.conversation_count_resume)(
             conversation_id=self.writer.conversation_id
         )
@@ -161,12 +274,64 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_json_event("voicechat.notice", message=f"Reconnected: the assistant remembers {turns} turns.")
         logger.info("Conversation %s resumed in a new session (%s)", self.writer.conversation_id, failure.reason)
 
+    async def watch(self) -> None:
+        """End the conversation at its limits, and tell the database, now and then, that it is held."""
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + services.HEARTBEAT_SECONDS
+        while not self.ended:
+            now = loop.time()
+            due = self.deadlines.due(now)
+            if due is not None:
+                logger.info("Conversation %s: %s reached", self.writer.conversation_id, due)
+                await self.fail(self.limit_failure(due))
+                return
+            if now >= next_beat:
+                self.heartbeat()
+                next_beat = now + services.HEARTBEAT_SECONDS
+            wake = min(next_beat, self.deadlines.next_due() or next_beat)
+            await asyncio.sleep(max(0.05, wake - now))
+
+    def limit_failure(self, due: str) -> Failure:
+        if due == deadlines.SESSION_LIMIT:
+            return failure_session_limit(self.limits.max_session_minutes)
+        if due == deadlines.IDLE:
+            return failure_idle(self.limits.idle_timeout_minutes)
+        return failure_budget(
+            "This conversation used the rest of today's conversation time and was ended; it is saved. "
+            "The budget renews at midnight; staff can reset it."
+        )
+
+    def heartbeat(self) -> None:
+        global _last_sweep
+        now = asyncio.get_running_loop().time()
+        self.writer.call(
+            services.conversation_alive,
+            conversation_id=self.writer.conversation_id,
+            time_entry_id=self.time_entry_id,
+            seconds=now - self.deadlines.started,
+        )
+        if _last_sweep is None or now - _last_sweep >= services.HEARTBEAT_SECONDS:
+            # Conversations a crashed process left open are ended by the live ones, so
+            # nothing stays "in progress" for ever without a scheduled command.
+            _last_sweep = now
+            self.writer.call(services.conversations_close_interrupted)
+
+    async def saving(self, ok: bool) -> None:
+        """Tell the page when its turns cannot be saved for now, and when they are again."""
+        if self.ended:
+            return
+        if ok:
+            message = "The database is back: every turn so far is saved."
+        else:
+            message = "The server cannot reach its database: turns are kept and will be saved when it is back."
+        await self.send_json_event("voicechat.notice", message=message, saving=ok)
+
     async def send_to_browser(self, text: str) -> None:
         """Send a frame to the page; one that has gone meanwhile is told by its own disconnect."""
         try:
             await self.send(text_data=text)
         except OSError:  # uvicorn's ClientDisconnected: the socket closed under the relay
-            logger.debug("Conversation %s: the browser had gone", self.writer.conversation_id)
+            logger.debug("The browser had gone before a frame could reach it")
 
     async def send_json_event(self, event_type: str, **members) -> None:
         await self.send_to_browser(json.dumps({"type": event_type, **members}))
@@ -183,10 +348,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         for record in self.bridge.records():
             if isinstance(record, ServiceError):
                 self.service_error = record
+            elif isinstance(record, Usage | TranscriptionUsage):  # both count in the daily token budget
+                self.tokens_used += record.total_tokens
             self.writer.put(record)
 
-    async def fail(self, failure: UpstreamFailure, *, relayed: bool = False) -> None:
+    async def refuse(self, failure: Failure) -> None:
+        """Say why no conversation starts, and close; nothing was opened or recorded."""
+        self.ended = True
+        await self.send_to_browser(error_event(failure.message, code=failure.reason))
+        with contextlib.suppress(OSError):
+            await self.close(code=failure.close_code)
+
+    async def fail(self, failure: Failure, *, relayed: bool = False) -> None:
         """Tell the browser what went wrong (unless the service's own error already did), end, close."""
+        if self.ended:
+            return
         if not relayed:
             await self.send_to_browser(error_event(failure.message, code=failure.reason))
         await self.end(failure.reason, failure.message)
@@ -199,14 +375,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.ended = True
             return
         self.ended = True
-        if self.pump is not None and self.pump is not asyncio.current_task():
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.pump
+        current = asyncio.current_task()
+        for task in (self.pump, self.watchdog):
+            if task is not None and task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.upstream is not None:
             await self.upstream.close()
         self.bridge.finish(EndReason(reason).label.lower())
         self.save_records()
+        self.heartbeat()  # the socket's connected time, to the end
         self.writer.end(reason, detail)
         await self.writer.close()
+        shutdown.unregister(self.shutdown)
         logger.info("Conversation %s ended: %s", self.writer.conversation_id, reason)

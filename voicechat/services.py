@@ -1,24 +1,93 @@
-"""Every database write of a conversation, in one place."""
+"""Every database write of a conversation and its turns, in one place (the cost ledger's are in ledger.py)."""
 
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from voicechat.models import Conversation, EndReason, Turn
-from voicechat.realtime.recorder import ClientInfo, Record, ServiceError, SessionStarted, TurnRecord, Usage
+from voicechat import ledger
+from voicechat.models import Conversation, EndReason, Turn, UsageEntry
+from voicechat.realtime.recorder import (
+    ClientInfo,
+    Record,
+    ServiceError,
+    SessionStarted,
+    TranscriptionUsage,
+    TurnRecord,
+    Usage,
+)
 
 # A conversation the browser lost its socket to may be taken up again for this long.
-RESUMABLE_REASONS = (EndReason.CLIENT_CLOSED, EndReason.UPSTREAM_CLOSED, EndReason.SESSION_EXPIRED)
+# A server restart is one of these: the page reconnects, to another process maybe, and goes on.
+RESUMABLE_REASONS = (
+    EndReason.CLIENT_CLOSED,
+    EndReason.UPSTREAM_CLOSED,
+    EndReason.SESSION_EXPIRED,
+    EndReason.SERVER_SHUTDOWN,
+)
+
+
+class TooManyConversations(Exception):
+    """The user already holds as many open conversations as allowed."""
+
+
+# An open conversation whose server has given no sign of life for this long was
+# left behind by a stopped process (servers write one every HEARTBEAT_SECONDS).
+HEARTBEAT_SECONDS = 30
+STALE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+
+
+def open_conversations(user: AbstractBaseUser) -> QuerySet[Conversation]:
+    """The user's conversations that a server, in any process, is holding open now."""
+    return Conversation.objects.filter(user=user, ended_at__isnull=True, last_seen_at__gte=timezone.now() - STALE_AFTER)
+
+
+def _check_open(user: AbstractBaseUser, max_open: int, *, exclude: int | None = None) -> None:
+    """Raise TooManyConversations if the user may not hold one more; call inside a transaction."""
+    if not max_open:
+        return
+    # Locking the user's row makes two starts by the same user, in any process, take turns.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    if open_conversations(user).exclude(pk=exclude).count() >= max_open:
+        raise TooManyConversations
 
 
 def conversation_start(
-    *, user: AbstractBaseUser, engine: str, deployment: str, endpoint_shape: str, voice: str
+    *, user: AbstractBaseUser, engine: str, deployment: str, endpoint_shape: str, voice: str, max_open: int = 0
 ) -> Conversation:
-    return Conversation.objects.create(
-        user=user, engine=engine, deployment=deployment, endpoint_shape=endpoint_shape, voice=voice
+    with transaction.atomic():
+        _check_open(user, max_open)
+        return Conversation.objects.create(
+            user=user,
+            engine=engine,
+            deployment=deployment,
+            endpoint_shape=endpoint_shape,
+            voice=voice,
+            last_seen_at=timezone.now(),
+        )
+
+
+def conversation_alive(*, conversation_id: int, time_entry_id: int | None = None, seconds: float = 0) -> None:
+    """The server still holds the conversation: note when, and the socket's connected time so far."""
+    Conversation.objects.filter(pk=conversation_id, ended_at__isnull=True).update(last_seen_at=timezone.now())
+    if time_entry_id is not None:
+        ledger.update_time(entry_id=time_entry_id, seconds=seconds)
+
+
+def conversations_close_interrupted(*, stale_after: timedelta = STALE_AFTER) -> int:
+    """End the open conversations no server has held for a while (left by a crash); how many."""
+    cutoff = timezone.now() - stale_after
+    left = Conversation.objects.filter(ended_at__isnull=True).filter(
+        Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, started_at__lt=cutoff)
+    )
+    return left.update(
+        ended_at=Coalesce("last_seen_at", "started_at"),
+        end_reason=EndReason.INTERRUPTED,
+        end_detail="The server stopped without ending the conversation; it ends at its last sign of life.",
     )
 
 
@@ -47,10 +116,11 @@ def conversation_end(*, conversation_id: int, reason: str, detail: str = "", epo
 
 
 def conversation_resume(
-    *, user: AbstractBaseUser, conversation_id: int, window: timedelta
+    *, user: AbstractBaseUser, conversation_id: int, window: timedelta, max_open: int = 0
 ) -> tuple[Conversation, list[tuple[int, str, str]]] | None:
     """Take up a user's recent conversation again: it and its (seq, role, text) turns, or None."""
     with transaction.atomic():
+        _check_open(user, max_open, exclude=conversation_id)
         conversation = Conversation.objects.select_for_update().filter(pk=conversation_id, user=user).first()
         if conversation is None:
             return None
@@ -58,11 +128,12 @@ def conversation_resume(
             conversation.end_reason not in RESUMABLE_REASONS or conversation.ended_at < timezone.now() - window
         ):
             return None
+        conversation.last_seen_at = timezone.now()
         conversation.ended_at = None
         conversation.end_reason = ""
         conversation.end_detail = ""
         conversation.resumes = F("resumes") + 1
-        conversation.save(update_fields=["ended_at", "end_reason", "end_detail", "resumes"])
+        conversation.save(update_fields=["ended_at", "end_reason", "end_detail", "resumes", "last_seen_at"])
         conversation.refresh_from_db()
     turns = list(conversation.turns.order_by("seq").values_list("seq", "role", "text"))
     return conversation, turns
@@ -98,6 +169,8 @@ def turn_save(*, conversation_id: int, record: TurnRecord) -> Turn:
                 "completed_at": _moment(record.completed_at),
             },
         )
+        # Usage saved before its turn (a cancelled reply, a late transcription) is linked now.
+        UsageEntry.objects.filter(conversation_id=conversation_id, item_id=record.item_id, turn=None).update(turn=turn)
     return turn
 
 
@@ -106,7 +179,11 @@ def record_save(*, conversation_id: int, record: Record) -> None:
     if isinstance(record, TurnRecord):
         turn_save(conversation_id=conversation_id, record=record)
     elif isinstance(record, Usage):
-        conversation_add_usage(conversation_id=conversation_id, usage=record)
+        with transaction.atomic():  # a retried write counts the usage once
+            conversation_add_usage(conversation_id=conversation_id, usage=record)
+            ledger.add_response(conversation_id=conversation_id, usage=record)
+    elif isinstance(record, TranscriptionUsage):
+        ledger.add_transcription(conversation_id=conversation_id, usage=record)
     elif isinstance(record, SessionStarted):
         conversation_set_session(conversation_id=conversation_id, session_id=record.session_id)
     elif isinstance(record, ClientInfo):

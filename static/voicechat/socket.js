@@ -37,11 +37,13 @@ export function reconnectDelay(attempt, { tries = RECONNECT_TRIES, baseMs = RECO
 
 /**
  * Whether a close should be followed by a reconnect: not when the user asked for
- * it, and not for 4000-4999, the codes the server closes with after a fatal error
- * (it has said why in an `error` event; trying again would fail the same way).
+ * it, not for 4000-4999, the codes the server closes with after a fatal error or
+ * a limit (it has said why in an `error` event; trying again would fail the same
+ * way), and not for 1008, a socket closed for abuse. A server restart (1012) is
+ * followed by one: the conversation goes on.
  */
 export function shouldReconnect({ code, userClosed = false }) {
-  if (userClosed) return false;
+  if (userClosed || code === 1008) return false;
   return !(code >= 4000 && code <= 4999);
 }
 

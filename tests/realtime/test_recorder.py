@@ -3,7 +3,7 @@
 import itertools
 
 from voicechat.realtime.events import canonical
-from voicechat.realtime.recorder import Recorder, ServiceError, SessionStarted, TurnRecord, Usage
+from voicechat.realtime.recorder import Recorder, ServiceError, SessionStarted, TranscriptionUsage, TurnRecord, Usage
 
 
 def record(events: list[dict]) -> list:
@@ -46,6 +46,7 @@ def assistant_reply(
         {
             "type": "response.done",
             "response": {
+                "id": "r-" + item_id,
                 "status": "completed",
                 "output": [dict(item, content=[{"type": "output_audio", "transcript": words}])],
                 "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10},
@@ -162,7 +163,125 @@ def test_usage_of_every_response():
         *assistant_reply("a2", "u2", "Two"),
     ]
     usages = [r for r in record(events) if isinstance(r, Usage)]
-    assert usages == [Usage(20, 10, 30), Usage(20, 10, 30)]
+    # Counts the service did not split by modality are text.
+    counts = {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}
+    split = {"input_text_tokens": 20, "output_text_tokens": 10}
+    assert usages == [
+        Usage(response_id="r-a1", item_id="a1", item_ids=("a1",), **counts, **split),
+        Usage(response_id="r-a2", item_id="a2", item_ids=("a2",), **counts, **split),
+    ]
+
+
+def response_done(usage: dict, output: list | None = None, response_id: str = "resp_1") -> dict:
+    return {
+        "type": "response.done",
+        "response": {"id": response_id, "status": "completed", "output": output or [], "usage": usage},
+    }
+
+
+def only_usage(events: list[dict]) -> list:
+    return [r for r in record(events) if isinstance(r, Usage | TranscriptionUsage)]
+
+
+def test_usage_by_modality_with_cached_details():
+    usage = {
+        "total_tokens": 1530,
+        "input_tokens": 1200,
+        "output_tokens": 330,
+        "input_token_details": {
+            "text_tokens": 400,
+            "audio_tokens": 800,
+            "image_tokens": 0,
+            "cached_tokens": 700,
+            "cached_tokens_details": {"text_tokens": 300, "audio_tokens": 400, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": 30, "audio_tokens": 300},
+    }
+    assert only_usage([response_done(usage)]) == [
+        Usage(
+            response_id="resp_1",
+            input_tokens=1200,
+            output_tokens=330,
+            total_tokens=1530,
+            input_text_tokens=400,
+            input_audio_tokens=800,
+            cached_text_tokens=300,
+            cached_audio_tokens=400,
+            output_text_tokens=30,
+            output_audio_tokens=300,
+        )
+    ]
+
+
+def test_a_bare_cached_total_is_text_first_then_audio():
+    details = {"text_tokens": 100, "audio_tokens": 500, "cached_tokens": 64}
+    usage = {"total_tokens": 600, "input_tokens": 600, "output_tokens": 0, "input_token_details": details}
+    [within] = only_usage([response_done(usage)])
+    assert (within.cached_text_tokens, within.cached_audio_tokens) == (64, 0)
+    # More cached than there is text: the rest can only have been audio.
+    details = dict(details, cached_tokens=164)
+    [beyond] = only_usage([response_done(dict(usage, input_token_details=details))])
+    assert (beyond.cached_text_tokens, beyond.cached_audio_tokens) == (100, 64)
+
+
+def test_usage_names_the_assistant_message_among_the_outputs():
+    output = [
+        {"id": "fc1", "type": "function_call", "name": "lookup"},
+        {"id": "a1", "type": "message", "role": "assistant", "content": []},
+    ]
+    usage = {"total_tokens": 3, "input_tokens": 2, "output_tokens": 1}
+    [with_message] = only_usage([response_done(usage, output)])
+    assert (with_message.item_id, with_message.item_ids) == ("a1", ("fc1", "a1"))
+    # A response cancelled before any output still counts its input.
+    [without] = only_usage([response_done(usage, [], response_id="resp_2")])
+    assert (without.response_id, without.item_id, without.item_ids, without.input_tokens) == ("resp_2", "", (), 2)
+
+
+def test_malformed_counts_are_zero():
+    usage = {"total_tokens": "many", "input_tokens": -4, "output_tokens": None, "input_token_details": "x"}
+    [usage_record] = only_usage([response_done(usage)])
+    assert usage_record == Usage(response_id="resp_1")
+
+
+def test_transcription_usage_in_tokens():
+    event = transcription("u1", "Hi")
+    event["usage"] = {
+        "type": "tokens",
+        "input_tokens": 50,
+        "output_tokens": 6,
+        "total_tokens": 56,
+        "input_token_details": {"text_tokens": 8, "audio_tokens": 42},
+    }
+    records = record([*user_item("u1"), event])
+    assert turns(records)["u1"].text == "Hi"
+    assert only_usage([*user_item("u1"), event]) == [
+        TranscriptionUsage(
+            item_id="u1",
+            kind="tokens",
+            input_tokens=50,
+            output_tokens=6,
+            total_tokens=56,
+            input_text_tokens=8,
+            input_audio_tokens=42,
+        )
+    ]
+
+
+def test_transcription_tokens_without_details_are_audio():
+    event = dict(transcription("u1", "Hi"), usage={"type": "tokens", "input_tokens": 40, "output_tokens": 3})
+    [usage] = only_usage([*user_item("u1"), event])
+    assert (usage.input_text_tokens, usage.input_audio_tokens, usage.output_tokens) == (0, 40, 3)
+
+
+def test_transcription_usage_in_seconds():
+    event = dict(transcription("u1", "Hi"), usage={"type": "duration", "seconds": 2.4})
+    assert only_usage([*user_item("u1"), event]) == [TranscriptionUsage(item_id="u1", kind="duration", seconds=2.4)]
+
+
+def test_transcription_without_usage_or_of_unknown_kind_costs_nothing_recorded():
+    plain = transcription("u1", "Hi")
+    odd = dict(transcription("u2", "Ho"), usage={"type": "credits", "amount": 3})
+    assert only_usage([*user_item("u1"), plain, *user_item("u2", "u1"), odd]) == []
 
 
 def test_typed_user_message_is_complete_when_created():

@@ -9,9 +9,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from voicechat.realtime.client_events import CONTROL_PREFIX, RefusedFrame, check_client_frame, error_event
+from voicechat.realtime.client_events import (
+    CONTROL_PREFIX,
+    ERROR_CODE,
+    RATE_LIMIT_CODE,
+    RefusedFrame,
+    check_client_frame,
+    error_event,
+)
 from voicechat.realtime.events import parse_recorded
 from voicechat.realtime.history import history_items
+from voicechat.realtime.rate import TokenBucket, WindowCounter
 from voicechat.realtime.recorder import ClientInfo, Record, Recorder
 from voicechat.realtime.session_config import SessionSettings, Shape, session_update
 
@@ -25,10 +33,16 @@ class Bridge:
         max_client_frame_bytes: int,
         clock: Callable[[], float] = time.time,
         earlier_turns: list[tuple[int, str, str]] = (),
+        max_events_per_second: float = 0,
+        max_refused_per_minute: int = 0,
     ) -> None:
         self.shape = shape
         self.hands_free = True
         self.refused_frames = 0
+        self._clock = clock
+        # A burst of two seconds' worth lets a page catch up after a network stall.
+        self._rate = TokenBucket(max_events_per_second, burst=2 * max_events_per_second, now=clock())
+        self._refusals = WindowCounter(max_refused_per_minute, 60.0)
         self._session = session
         self._max_client_frame_bytes = max_client_frame_bytes
         self._earlier_turns = list(earlier_turns)
@@ -51,12 +65,28 @@ class Bridge:
         """(seq, role, text) of every ended turn of the conversation, oldest first."""
         return self._earlier_turns + self._recorder.history()
 
+    @property
+    def abusive(self) -> bool:
+        """More frames were refused within a minute than the limit allows: the socket should go."""
+        return self._refusals.over
+
+    @property
+    def recent_refusals(self) -> int:
+        return self._refusals.count()
+
     def receive_client(self, text: str | None, binary: bytes | None = None) -> None:
+        now = self._clock()
+        if not self._rate.allow(now):
+            self._refuse(
+                f"Too many messages: at most {self._rate.rate:g} per second. This one was dropped.",
+                code=RATE_LIMIT_CODE,
+                now=now,
+            )
+            return
         try:
             event = check_client_frame(text, binary, max_bytes=self._max_client_frame_bytes)
         except RefusedFrame as refusal:
-            self.refused_frames += 1
-            self._to_client.append(error_event(refusal.message, event_id=refusal.event_id))
+            self._refuse(refusal.message, event_id=refusal.event_id, now=now)
             return
         kind = event["type"]
         if kind.startswith(CONTROL_PREFIX):
@@ -67,6 +97,11 @@ class Bridge:
         elif kind in ("input_audio_buffer.commit", "input_audio_buffer.clear"):
             self._appended = 0
         self._to_upstream.append(text)
+
+    def _refuse(self, message: str, *, now: float, code: str = ERROR_CODE, event_id: str | None = None) -> None:
+        self.refused_frames += 1
+        self._refusals.add(now)
+        self._to_client.append(error_event(message, code=code, event_id=event_id))
 
     def _control(self, event: dict[str, Any]) -> None:
         kind = event["type"]

@@ -21,6 +21,7 @@ CONTROL_PREFIX = "voicechat."
 MODES = ("hands_free", "push_to_talk")
 
 ERROR_CODE = "client_event_refused"
+RATE_LIMIT_CODE = "client_rate_limited"
 
 
 class RefusedFrame(Exception):

@@ -41,11 +41,44 @@ class TurnRecord:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage of one response."""
+    """Token usage of one response (`response.done`), by modality.
 
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
+    Input counts include their cached part, as the service reports them: of
+    `input_text_tokens`, `cached_text_tokens` were read from the cache. When the
+    service gives only a total `cached_tokens` (older shapes), it is counted as
+    text, any excess over the text tokens as audio. Tokens the service did not
+    split by modality at all are counted as text.
+    """
+
+    response_id: str = ""
+    item_id: str = ""  # the assistant message the response produced ("" if none)
+    item_ids: tuple[str, ...] = ()  # every output item of the response
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TranscriptionUsage:
+    """What transcribing one user item cost: tokens (gpt-4o-transcribe) or seconds of audio (whisper-1).
+
+    Token input the service did not split by modality is counted as audio, what a transcription reads.
+    """
+
+    item_id: str
+    kind: str  # "tokens" or "duration"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +102,7 @@ class ServiceError:
     message: str
 
 
-Record = TurnRecord | Usage | SessionStarted | ServiceError | ClientInfo
+Record = TurnRecord | Usage | TranscriptionUsage | SessionStarted | ServiceError | ClientInfo
 
 
 @dataclass
@@ -176,6 +209,9 @@ class Recorder:
         if turn is not None and turn.status is None:
             turn.text = str(event.get("transcript") or "").strip()
             self._end(turn, COMPLETED)
+        usage = _transcription_usage(event.get("item_id"), event.get("usage"))
+        if usage is not None:
+            self._records.append(usage)
 
     def _on_conversation_item_input_audio_transcription_failed(self, event: dict[str, Any]) -> None:
         turn = self._turn_for(event, "user")
@@ -224,13 +260,7 @@ class Recorder:
         response = event.get("response") or {}
         usage = response.get("usage")
         if isinstance(usage, dict):
-            self._records.append(
-                Usage(
-                    input_tokens=_count(usage.get("input_tokens")),
-                    output_tokens=_count(usage.get("output_tokens")),
-                    total_tokens=_count(usage.get("total_tokens")),
-                )
-            )
+            self._records.append(_response_usage(response, usage))
         status = response.get("status")
         details = response.get("status_details") or {}
         for item in response.get("output") or ():
@@ -298,3 +328,77 @@ def _item_words(item: dict[str, Any]) -> str:
             if isinstance(words, str) and words:
                 return words
     return ""
+
+
+def _details(container: dict[str, Any], key: str) -> dict[str, Any]:
+    details = container.get(key)
+    return details if isinstance(details, dict) else {}
+
+
+def _split(total: int, details: dict[str, Any]) -> tuple[int, int]:
+    """(text, audio) of a token count; what the details leave unsaid is text."""
+    audio = min(_count(details.get("audio_tokens")), total)
+    text = _count(details["text_tokens"]) if "text_tokens" in details else total - audio
+    return text, audio
+
+
+def _response_usage(response: dict[str, Any], usage: dict[str, Any]) -> Usage:
+    input_tokens = _count(usage.get("input_tokens"))
+    output_tokens = _count(usage.get("output_tokens"))
+    input_details = _details(usage, "input_token_details")
+    input_text, input_audio = _split(input_tokens, input_details)
+    output_text, output_audio = _split(output_tokens, _details(usage, "output_token_details"))
+    cached = _details(input_details, "cached_tokens_details")
+    if cached:
+        cached_text, cached_audio = _count(cached.get("text_tokens")), _count(cached.get("audio_tokens"))
+    else:
+        # Only a total: text first (what prompt caching mostly holds), the rest audio.
+        total_cached = _count(input_details.get("cached_tokens"))
+        cached_text = min(total_cached, input_text)
+        cached_audio = min(total_cached - cached_text, input_audio)
+    items = [item for item in response.get("output") or () if isinstance(item, dict)]
+    item_ids = tuple(item["id"] for item in items if isinstance(item.get("id"), str))
+    message_ids = [
+        item["id"]
+        for item in items
+        if item.get("type") == "message" and item.get("role") == "assistant" and isinstance(item.get("id"), str)
+    ]
+    response_id = response.get("id")
+    return Usage(
+        response_id=response_id if isinstance(response_id, str) else "",
+        item_id=message_ids[0] if message_ids else "",
+        item_ids=item_ids,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=_count(usage.get("total_tokens")),
+        input_text_tokens=input_text,
+        input_audio_tokens=input_audio,
+        cached_text_tokens=cached_text,
+        cached_audio_tokens=cached_audio,
+        output_text_tokens=output_text,
+        output_audio_tokens=output_audio,
+    )
+
+
+def _transcription_usage(item_id: Any, usage: Any) -> TranscriptionUsage | None:
+    if not isinstance(item_id, str) or not isinstance(usage, dict):
+        return None
+    if usage.get("type") == "duration":
+        seconds = usage.get("seconds")
+        valid = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+        return TranscriptionUsage(item_id=item_id, kind="duration", seconds=float(seconds) if valid else 0.0)
+    if usage.get("type") != "tokens":
+        return None
+    input_tokens = _count(usage.get("input_tokens"))
+    details = _details(usage, "input_token_details")
+    text = min(_count(details.get("text_tokens")), input_tokens)
+    audio = _count(details["audio_tokens"]) if "audio_tokens" in details else input_tokens - text
+    return TranscriptionUsage(
+        item_id=item_id,
+        kind="tokens",
+        input_tokens=input_tokens,
+        output_tokens=_count(usage.get("output_tokens")),
+        total_tokens=_count(usage.get("total_tokens")),
+        input_text_tokens=text,
+        input_audio_tokens=audio,
+    )

@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from voicechat.realtime.failures import UpstreamFailure
+from voicechat.realtime.failures import Failure
 
 
 class Upstream(Protocol):
@@ -24,6 +24,6 @@ class Upstream(Protocol):
 class UpstreamError(Exception):
     """The upstream session could not be opened."""
 
-    def __init__(self, failure: UpstreamFailure) -> None:
+    def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
         self.failure = failure

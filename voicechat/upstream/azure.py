@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from voicechat.conf import RealtimeConfig
 from voicechat.realtime.failures import failure_for_status, failure_timeout, failure_unreachable
+from voicechat.realtime.retry import retry_after_seconds
 from voicechat.upstream import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,9 @@ async def open_azure(config: RealtimeConfig) -> AzureUpstream:
     try:
         url = config.url
     except ValueError as error:
-        raise UpstreamError(failure_unreachable(config.endpoint, str(error))) from None
+        # A malformed endpoint setting: no retry will mend it.
+        failure = replace(failure_unreachable(config.endpoint, str(error)), retryable=False)
+        raise UpstreamError(failure) from None
     try:
         connection = await connect(
             url,
@@ -87,7 +91,8 @@ async def open_azure(config: RealtimeConfig) -> AzureUpstream:
     except InvalidStatus as error:
         status = error.response.status_code
         logger.warning("Upstream refused the handshake with HTTP %s (%s)", status, config.host)
-        raise UpstreamError(failure_for_status(status, deployment=config.deployment)) from None
+        retry_after = retry_after_seconds(error.response.headers)
+        raise UpstreamError(failure_for_status(status, deployment=config.deployment, retry_after=retry_after)) from None
     except TimeoutError:
         logger.warning("Upstream handshake timed out after %ss (%s)", config.connect_timeout, config.host)
         raise UpstreamError(failure_timeout(config.host, config.connect_timeout)) from None

@@ -77,8 +77,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Each socket waits on the layer with a 5 s BZPOPMIN; redis-py 8 gives up reading
-            # after 5 s by default, which would end every socket after 5 s: wait longer.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            # after 5 s by default, which ends sockets at random after 5 s: no read timeout, as
+            # redis-py 7 had.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
         }
     }
 else:

@@ -265,9 +265,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             "voicechat.notice", message="The voice service session ended; reconnecting and restoring the conversation…"
         )
         self.upstream = await self.connect_upstream()
-        self.writer.epoch = await database_sync_to_async(services.conversation_count_resume)(
-            conversation_id=self.writer.conversation_id
-        )
+        # Counted through the writer, in order before any later end, and the epoch changed
+        # at once: a socket that goes meanwhile still ends the conversation it owns.
+        self.writer.epoch += 1
+        self.writer.call(services.conversation_count_resume, conversation_id=self.writer.conversation_id)
         self.bridge.start()
         await self.flush_upstream()
         turns = len(self.bridge.history())

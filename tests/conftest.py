@@ -1,7 +1,11 @@
 from datetime import timedelta
 
+import channels.db
+import django.db
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
+from django.db import connections
 from django.test import Client
 
 from tests import tally
@@ -86,6 +90,19 @@ def threaded_fake_service(settings):
         settings.AZURE_OPENAI_ENDPOINT = service.endpoint
         settings.AZURE_OPENAI_API_KEY = service.api_key
         yield service
+
+
+@pytest.fixture
+async def database_connections_closed():
+    """Close what the app's database thread holds at the end, so PostgreSQL can drop the test database.
+
+    Channels' WebsocketCommunicator swaps channels.db.close_old_connections for a no-op,
+    process-wide, while it waits: with several sockets waiting at once, the no-op can be
+    left in place, and connections are then never closed after their queries.
+    """
+    yield
+    channels.db.close_old_connections = django.db.close_old_connections
+    await database_sync_to_async(connections.close_all)()
 
 
 def pytest_terminal_summary(terminalreporter):

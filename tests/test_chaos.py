@@ -13,12 +13,9 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-import channels.db
-import django.db
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from django.db import connections
 
 from tests import tally
 from tests.browser_socket import BrowserSocket
@@ -27,20 +24,7 @@ from tests.fake_service import FakeRealtimeService, tone
 from tests.test_consumer import APPEND, conversation, ended, open_socket, saved_turns, spoken_turn, started, turns_of
 from voicechat.models import Conversation, Turn
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def database_connections_closed():
-    """Close what the app's database thread holds at the end, so PostgreSQL can drop the test database.
-
-    Channels' WebsocketCommunicator swaps channels.db.close_old_connections for a no-op,
-    process-wide, while it waits: with several sockets waiting at once, the no-op can be
-    left in place, and connections are then never closed after their queries.
-    """
-    yield
-    channels.db.close_old_connections = django.db.close_old_connections
-    await database_sync_to_async(connections.close_all)()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("database_connections_closed")]
 
 
 REPLY = "I am fine, thank you for asking."

@@ -12,12 +12,9 @@ import json
 import logging
 from dataclasses import dataclass
 
-import channels.db
-import django.db
 import hypothesis
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connections
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
@@ -27,24 +24,11 @@ from tests.conftest import session_cookie
 from tests.test_consumer import conversation, eventually, saved_turns, spoken_turn, started, turns_of
 from voicechat.realtime.client_events import ALLOWED_MEMBERS, CONTROL_PREFIX, RefusedFrame, check_client_frame
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("database_connections_closed")]
 
 MAX_FRAME_BYTES = 16 * 1024
 MAX_REFUSED = 6
 CLOSE_POLICY = 1008
-
-
-@pytest.fixture(autouse=True)
-async def database_connections_closed():
-    """Close what the app's database thread holds at the end, so PostgreSQL can drop the test database.
-
-    Channels' WebsocketCommunicator swaps channels.db.close_old_connections for a no-op,
-    process-wide, while it waits: with several sockets waiting at once, the no-op can be
-    left in place, and connections are then never closed after their queries.
-    """
-    yield
-    channels.db.close_old_connections = django.db.close_old_connections
-    await database_sync_to_async(connections.close_all)()
 
 
 # Frames are ("text", str) or ("bytes", bytes), as a browser socket carries them.

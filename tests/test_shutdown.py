@@ -87,14 +87,19 @@ def start_server(name: str, env: dict) -> tuple[subprocess.Popen, int]:
     raise AssertionError(f"{name} did not listen within 20 s: {server.communicate()[0]}")
 
 
-async def one_turn(port: int, session_key: str):
-    """Open a conversation and finish one turn; the socket stays open."""
-    socket_ = await connect(
-        f"ws://127.0.0.1:{port}/ws/realtime/",
+async def open_page(port: int, session_key: str, query: str = ""):
+    """The chat page's socket, logged in, from the site's own origin."""
+    return await connect(
+        f"ws://127.0.0.1:{port}/ws/realtime/{query}",
         additional_headers={"Cookie": f"sessionid={session_key}"},
         origin=f"http://127.0.0.1:{port}",
         open_timeout=10,
     )
+
+
+async def one_turn(port: int, session_key: str):
+    """Open a conversation and finish one turn; the socket stays open."""
+    socket_ = await open_page(port, session_key)
     async with asyncio.timeout(20):
         async for frame in socket_:
             if json.loads(frame)["type"] == "session.updated":
@@ -185,12 +190,7 @@ async def test_after_a_restart_the_page_goes_on_with_the_same_conversation(app_e
     server, port = start_server("uvicorn", env)  # the restarted server
     try:
         # What the page does after a 1012 close: connect again, naming its conversation.
-        page = await connect(
-            f"ws://127.0.0.1:{port}/ws/realtime/?conversation={conversation_id}",
-            additional_headers={"Cookie": f"sessionid={session_key}"},
-            origin=f"http://127.0.0.1:{port}",
-            open_timeout=10,
-        )
+        page = await open_page(port, session_key, f"?conversation={conversation_id}")
         async with asyncio.timeout(20):
             async for frame in page:
                 event = json.loads(frame)

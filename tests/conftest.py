@@ -51,6 +51,17 @@ def fast_and_isolated(settings):
     settings.REALTIME_SAVE_RETRY_SECONDS = 600
     settings.BUDGET_DAILY_MINUTES = 120
     settings.BUDGET_DAILY_TOKENS = 1_000_000
+    settings.TIME_ZONE = "UTC"
+    settings.PRICE_TEXT_INPUT = 4.0
+    settings.PRICE_TEXT_CACHED_INPUT = 0.4
+    settings.PRICE_TEXT_OUTPUT = 16.0
+    settings.PRICE_AUDIO_INPUT = 32.0
+    settings.PRICE_AUDIO_CACHED_INPUT = 0.4
+    settings.PRICE_AUDIO_OUTPUT = 64.0
+    settings.PRICE_TRANSCRIPTION_PER_MINUTE = 0.006
+    settings.PRICE_TRANSCRIPTION_AUDIO_INPUT = 6.0
+    settings.PRICE_TRANSCRIPTION_TEXT_INPUT = 2.5
+    settings.PRICE_TRANSCRIPTION_TEXT_OUTPUT = 10.0
     settings.LOGIN_FAILURE_LIMIT = settings.AXES_FAILURE_LIMIT = 5
     settings.LOGIN_LOCKOUT_MINUTES = 15
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)

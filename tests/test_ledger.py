@@ -16,21 +16,6 @@ pytestmark = pytest.mark.django_db
 ENGINE = "Azure OpenAI · gpt-realtime (GA)"
 
 
-@pytest.fixture(autouse=True)
-def prices(settings):
-    settings.PRICE_TEXT_INPUT = 4.0
-    settings.PRICE_TEXT_CACHED_INPUT = 0.4
-    settings.PRICE_TEXT_OUTPUT = 16.0
-    settings.PRICE_AUDIO_INPUT = 32.0
-    settings.PRICE_AUDIO_CACHED_INPUT = 0.4
-    settings.PRICE_AUDIO_OUTPUT = 64.0
-    settings.PRICE_TRANSCRIPTION_PER_MINUTE = 0.006
-    settings.PRICE_TRANSCRIPTION_AUDIO_INPUT = 6.0
-    settings.PRICE_TRANSCRIPTION_TEXT_INPUT = 2.5
-    settings.PRICE_TRANSCRIPTION_TEXT_OUTPUT = 10.0
-    settings.TIME_ZONE = "UTC"
-
-
 def start(user, deployment="gpt-realtime", engine=ENGINE) -> Conversation:
     return Conversation.objects.create(
         user=user, engine=engine, deployment=deployment, endpoint_shape="ga", voice="alloy"

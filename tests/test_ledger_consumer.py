@@ -11,18 +11,6 @@ from voicechat.models import UsageEntry
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def prices(settings):
-    settings.PRICE_TEXT_INPUT = 4.0
-    settings.PRICE_TEXT_CACHED_INPUT = 0.4
-    settings.PRICE_TEXT_OUTPUT = 16.0
-    settings.PRICE_AUDIO_INPUT = 32.0
-    settings.PRICE_AUDIO_CACHED_INPUT = 0.4
-    settings.PRICE_AUDIO_OUTPUT = 64.0
-    settings.BUDGET_DAILY_MINUTES = 120
-    settings.BUDGET_DAILY_TOKENS = 1_000_000
-
-
 @database_sync_to_async
 def responses_of(conversation_id: int) -> list[UsageEntry]:
     entries = UsageEntry.objects.filter(conversation_id=conversation_id, kind=UsageEntry.Kind.RESPONSE)

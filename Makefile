@@ -28,12 +28,28 @@ run: $(VENV)/.run-installed
 	$(BIN)/python manage.py bootstrap
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Browser tests drive Debian's Chromium; install it when it is missing.
+# The same over HTTPS with a self-signed certificate, for a phone on the same network (browsers give
+# the microphone only to secure pages). For testing: DEBUG on unless the environment says otherwise.
+HTTPS_HOST ?= 0.0.0.0
+HTTPS_PORT ?= 8443
+.PHONY: https
+https: $(VENV)/.run-installed
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py close_interrupted
+	$(BIN)/python manage.py bootstrap
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve_https --host $(HTTPS_HOST) --port $(HTTPS_PORT)
+
+# Browser tests drive Debian's Chromium; the deployment tests (deploy/) run Debian's nginx and
+# systemd-analyze. Each is installed when missing.
 test: $(VENV)/.dev-installed
 	@command -v chromium >/dev/null || { \
 		echo "Installing Chromium for the browser tests..."; \
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
+	@[ -x /usr/sbin/nginx ] && [ -x /usr/bin/systemd-analyze ] || { \
+		echo "Installing nginx and systemd for the deployment tests..."; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq nginx systemd >/dev/null; }
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/ruff check .
 	node --test tests/js/

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -119,6 +120,8 @@ TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 
 # HTTPS and browser protections; the development server (DEBUG on) speaks plain HTTP.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# A load balancer's or monitor's health check may speak plain HTTP to an app worker.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -157,16 +160,37 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Production (STATIC_HASHED=true): `manage.py collectstatic` copies the files to STATIC_ROOT under
+# names with a hash of their content (ES module imports rewritten to match) beside gzipped copies,
+# and pages link those names. The app serves them itself (WhiteNoise), hashed names cached for
+# good; nginx in front serves STATIC_ROOT from disk instead (deploy/nginx-site.conf).
+# Off (development, tests): plain names, served by the development and test servers.
+STATIC_HASHED = env.bool("STATIC_HASHED", default=False)
+if STATIC_HASHED:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "voicechat.static_files.HashedStaticFilesStorage"},
+    }
+    # Right after SecurityMiddleware, as WhiteNoise asks: its HTTPS redirect still applies, and
+    # nothing else (sessions, sign-in throttling) runs for a static file.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "voicechat.static_files.StaticFilesMiddleware",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The realtime service. With no endpoint the bridge has nothing to talk to;
-# see the README for both endpoint forms.
+# The realtime service: Azure OpenAI if its endpoint is set (with its key, or without one
+# Microsoft Entra ID through azure-identity), else OpenAI if its key is set, else the local
+# engine below; see the README.
 AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
 AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
 AZURE_OPENAI_DEPLOYMENT = env.str("AZURE_OPENAI_DEPLOYMENT", default="gpt-realtime")
 AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 REALTIME_VOICE = env.str("REALTIME_VOICE", default="alloy")
 REALTIME_INSTRUCTIONS = env.str(
     "REALTIME_INSTRUCTIONS",
@@ -218,7 +242,7 @@ PRICE_TRANSCRIPTION_TEXT_OUTPUT = env.float("PRICE_TRANSCRIPTION_TEXT_OUTPUT", d
 # Conversations older than this many days are deleted by `manage.py purge_conversations` (0: kept).
 CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=0)
 
-# The built-in local voice engine, used when AZURE_OPENAI_ENDPOINT is empty.
+# The built-in local voice engine, used when AZURE_OPENAI_ENDPOINT and OPENAI_API_KEY are empty.
 # Better models on disk, never downloaded: a faster-whisper (CTranslate2) model
 # folder and a piper voice file; and an OpenAI-compatible chat-completions URL.
 LOCAL_WHISPER_MODEL = env.str("LOCAL_WHISPER_MODEL", default="")
@@ -226,11 +250,31 @@ LOCAL_PIPER_VOICE = env.str("LOCAL_PIPER_VOICE", default="")
 LOCAL_LLM_URL = env.str("LOCAL_LLM_URL", default="")
 LOCAL_LLM_MODEL = env.str("LOCAL_LLM_MODEL", default="")
 
+# The app's own log lines, to standard error: plain text, or one JSON object per line for a
+# log collector (LOG_FORMAT=json). Each conversation logs a `session_started` and a
+# `session_ended` line with its ids, duration, turns, tokens and end reason (voicechat/session_log.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "{asctime} {levelname} {name} {message}", "style": "{"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "{asctime}{levelname}{name}{message}",
+            "style": "{",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "text"}
+    },
+    # One handler, on the root logger: every library's warnings come out in the same format,
+    # and a server that configured logging before (daphne does) does not print lines twice.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "voicechat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "voicechat": {"level": env.str("LOG_LEVEL", default="INFO")},
     },
 }

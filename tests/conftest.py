@@ -1,3 +1,4 @@
+import os
 from datetime import timedelta
 
 import channels.db
@@ -9,7 +10,9 @@ from django.db import connections
 from django.test import Client
 
 from tests import tally
+from tests.fake_identity import FakeManagedIdentity
 from tests.fake_service import FakeRealtimeService, ThreadedFakeService
+from voicechat.upstream import entra
 
 ORIGIN = b"http://localhost"
 
@@ -30,6 +33,9 @@ def fast_and_isolated(settings):
     settings.AZURE_OPENAI_API_KEY = ""
     settings.AZURE_OPENAI_DEPLOYMENT = "gpt-realtime"
     settings.AZURE_OPENAI_API_VERSION = ""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_REALTIME_MODEL = "gpt-realtime"
+    settings.OPENAI_BASE_URL = ""  # never api.openai.com: a test sets its fake's URL
     settings.REALTIME_VOICE = "alloy"
     settings.REALTIME_INSTRUCTIONS = "Be brief."
     settings.REALTIME_TRANSCRIPTION_MODEL = "whisper-1"
@@ -101,6 +107,38 @@ def threaded_fake_service(settings):
         settings.AZURE_OPENAI_ENDPOINT = service.endpoint
         settings.AZURE_OPENAI_API_KEY = service.api_key
         yield service
+
+
+# What DefaultAzureCredential reads from the environment, besides what `managed_identity` sets.
+AZURE_IDENTITY_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_")
+
+
+@pytest.fixture
+def managed_identity(monkeypatch):
+    """A fake App Service managed identity that DefaultAzureCredential asks for tokens, and nothing else."""
+    for name in list(os.environ):
+        if name.upper().startswith(AZURE_IDENTITY_PREFIXES):
+            monkeypatch.delenv(name)
+    # Only the managed identity is in the chain: no developer's `az login` or VS Code sign-in.
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    with FakeManagedIdentity() as identity:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", identity.endpoint)
+        monkeypatch.setenv("IDENTITY_HEADER", identity.header)
+        entra.credential.close()  # a credential made earlier read another environment
+        try:
+            yield identity
+        finally:
+            entra.credential.close()
+
+
+@pytest.fixture
+async def entra_service(fake_service, managed_identity, settings):
+    """The fake service on Azure with Microsoft Entra ID: no key; it accepts the tokens the identity issued."""
+    settings.AZURE_OPENAI_API_KEY = ""
+    fake_service.entra_tokens = managed_identity.issued
+    return fake_service
 
 
 @pytest.fixture

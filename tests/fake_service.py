@@ -1,7 +1,10 @@
 """A realtime service for tests: a real `websockets` server on 127.0.0.1.
 
-It checks the `api-key` header and the URL form like Azure does, speaks the GA
-or the preview event shape according to the URL, and can be told to refuse the
+It checks the `api-key` header (or a Microsoft Entra ID token it was told of, in
+`Authorization: Bearer`) and the URL form like Azure does; on OpenAI's path `/v1/realtime`
+it accepts the socket, then checks the bearer key and the model like OpenAI does (an `error`
+event and a close 3000 or 4000). It speaks the GA or the preview event shape according to the
+URL, and can be told to refuse the
 handshake, hang, send a user's transcription late or not at all, interrupt a
 reply, expire the session or drop the connection; and, in the middle of a reply,
 stall, send garbage, close the connection or reset it.
@@ -27,6 +30,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 SAMPLE_RATE = 24000
+AZURE_GA_PATH = "/openai/v1/realtime"
+AZURE_PREVIEW_PATH = "/openai/realtime"
+OPENAI_PATH = "/v1/realtime"
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +179,12 @@ class FakeSession:
             await self.reset_done.wait()
 
     async def serve(self) -> None:
+        refusal = self.service.openai_refusal(self.connection.request)
+        if refusal is not None:
+            code, message, close_code = refusal
+            await self.error(code, message)
+            await self.connection.close(close_code, f"invalid_request_error.{code}")
+            return
         session_id = self.new_id("sess")
         await self.emit("session.created", session={"id": session_id, "object": "realtime.session"})
         async for frame in self.connection:
@@ -431,6 +443,12 @@ class FakeSession:
             await self.reset()
 
 
+def bearer(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer` header."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class Cut(Exception):
     """The session's connection was closed or reset in the middle of a reply."""
 
@@ -457,6 +475,8 @@ class FakeRealtimeService:
         self.sessions: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.headers: list[Headers] = []
+        self.entra_tokens: list[str] = []  # Entra ID tokens accepted (tests share the token server's list)
+        self.bearers: list[str] = []  # every `Authorization: Bearer` token received, in order
         self.audio = bytearray()  # every appended PCM16 sample, from all sessions
         self.connections: list[FakeSession] = []
         self.closed = asyncio.Event()
@@ -485,6 +505,9 @@ class FakeRealtimeService:
     async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         self.paths.append(request.path)
         self.headers.append(request.headers)
+        token = bearer(request.headers)
+        if token is not None:
+            self.bearers.append(token)
         if self.hang:
             await self._release.wait()
             return self._reject(503, "Going away")
@@ -497,15 +520,20 @@ class FakeRealtimeService:
             if self.retry_after is not None:
                 response.headers["Retry-After"] = self.retry_after
             return response
-        if request.headers.get("api-key") != self.api_key:
-            return self._reject(401, "Access denied due to invalid subscription key")
         url = urlsplit(request.path)
         query = parse_qs(url.query)
-        if url.path == "/openai/v1/realtime":
+        if url.path == OPENAI_PATH:
+            return None  # OpenAI checks the key and the model once the socket is open
+        if "api-key" in request.headers:
+            if request.headers["api-key"] != self.api_key:
+                return self._reject(401, "Access denied due to invalid subscription key")
+        elif bearer(request.headers) not in self.entra_tokens:
+            return self._reject(401, "Unauthorized. Access token is missing, invalid or expired.")
+        if url.path == AZURE_GA_PATH:
             if "api-version" in query:
                 return self._reject(401, "api-version is not accepted here")
             deployment = query.get("model", [""])[0]
-        elif url.path == "/openai/realtime":
+        elif url.path == AZURE_PREVIEW_PATH:
             if not query.get("api-version", [""])[0].endswith("-preview"):
                 return self._reject(404, "Resource not found")
             deployment = query.get("deployment", [""])[0]
@@ -515,8 +543,23 @@ class FakeRealtimeService:
             return self._reject(404, "DeploymentNotFound")
         return None
 
+    def openai_refusal(self, request: Request) -> tuple[str, str, int] | None:
+        """How OpenAI refuses a session on its path: (error code, message, close code), or None."""
+        url = urlsplit(request.path)
+        if url.path != OPENAI_PATH:
+            return None
+        key = bearer(request.headers) or ""
+        if key != self.api_key:
+            # OpenAI's message quotes the ends of the key it was given.
+            return "invalid_api_key", f"Incorrect API key provided: {key[:3]}***{key[-4:]}.", 3000
+        model = parse_qs(url.query).get("model", [""])[0]
+        if model != self.deployment:
+            return "model_not_found", f"The model '{model}' does not exist or you do not have access to it.", 4000
+        return None
+
     async def _session(self, connection: ServerConnection) -> None:
-        shape = "ga" if urlsplit(connection.request.path).path == "/openai/v1/realtime" else "preview"
+        path = urlsplit(connection.request.path).path
+        shape = "ga" if path in (AZURE_GA_PATH, OPENAI_PATH) else "preview"
         session = FakeSession(self, connection, shape)
         self.connections.append(session)
         try:

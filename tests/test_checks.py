@@ -26,10 +26,33 @@ def test_local_engine_paths_and_url(settings, tmp_path):
     assert ids() == set()
 
 
-def test_endpoint_without_key(settings):
+def test_endpoint_without_key_means_entra_id(settings):
     settings.AZURE_OPENAI_ENDPOINT = "https://contoso.openai.azure.com"
     settings.AZURE_OPENAI_API_KEY = ""
-    assert ids() == {"voicechat.W001"}
+    assert ids() == set()
+
+
+def test_azure_and_openai_both_set(settings):
+    settings.AZURE_OPENAI_ENDPOINT = "https://contoso.openai.azure.com"
+    settings.OPENAI_API_KEY = "sk-k"
+    assert ids() == {"voicechat.W002"}
+
+
+def test_openai_base_url(settings):
+    settings.OPENAI_API_KEY = "sk-k"
+    settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
+    assert ids() == set()
+    for bad in ("", "api.openai.com/v1", "https://api.openai.com/v1?x=1"):
+        settings.OPENAI_BASE_URL = bad
+        assert ids() == {"voicechat.E007"}, bad
+
+
+def test_local_engine_settings_are_checked_only_for_the_local_engine(settings, tmp_path):
+    settings.LOCAL_WHISPER_MODEL = str(tmp_path / "missing-model")
+    assert ids() == {"voicechat.E004"}
+    settings.OPENAI_API_KEY = "sk-k"
+    settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
+    assert ids() == set()
 
 
 def test_good_settings_pass(settings):

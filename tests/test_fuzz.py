@@ -23,12 +23,12 @@ from tests.browser_socket import BrowserSocket
 from tests.conftest import session_cookie
 from tests.test_consumer import conversation, eventually, saved_turns, spoken_turn, started, turns_of
 from voicechat.realtime.client_events import ALLOWED_MEMBERS, CONTROL_PREFIX, RefusedFrame, check_client_frame
+from voicechat.realtime.failures import CLOSE_POLICY
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("database_connections_closed")]
 
 MAX_FRAME_BYTES = 16 * 1024
 MAX_REFUSED = 6
-CLOSE_POLICY = 1008
 
 
 # Frames are ("text", str) or ("bytes", bytes), as a browser socket carries them.

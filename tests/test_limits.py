@@ -52,7 +52,7 @@ async def test_repeated_abuse_closes_the_socket_and_keeps_the_conversation(fake_
     error = await closed_with_error(browser)
     assert error["code"] == "policy"
     assert "6 messages in a minute were refused" in error["message"]
-    assert browser.close_code == 1008
+    assert browser.close_code == 4008
     found = await ended(conversation_id)
     assert found.end_reason == "policy"
     assert len(await saved_turns(conversation_id, 2)) == 2

@@ -516,7 +516,7 @@ def admin_pages(staff) -> dict[str, bytes]:
         info = (model._meta.app_label, model._meta.model_name)
         changelist = reverse("admin:{}_{}_changelist".format(*info))
         get(changelist)
-        pks = list(model._default_manager.values_list("pk", flat=True)[:50])
+        pks = list(model_admin.get_queryset(request).values_list("pk", flat=True)[:50])
         for pk in pks:
             get(reverse("admin:{}_{}_change".format(*info), args=[pk]))
         for url in custom_admin_urls(model, model_admin):
@@ -535,9 +535,22 @@ def static_files() -> dict[str, bytes]:
     return {str(path): path.read_bytes() for path in (BASE_DIR / "static").rglob("*") if path.is_file()}
 
 
+@pytest.mark.parametrize("provider", ["azure", "entra_id", "openai"])
 @pytest.mark.django_db(transaction=True)
-async def test_the_api_key_never_leaks(fake_service, settings, user, staff, caplog):
-    fake_service.api_key = settings.AZURE_OPENAI_API_KEY = KEY
+async def test_the_api_key_never_leaks(fake_service, settings, user, staff, caplog, request, provider):
+    """Nor a Microsoft Entra ID token, nor the managed identity's secret header, nor OpenAI's key."""
+    fake_service.api_key = KEY
+    identity = None
+    if provider == "azure":
+        settings.AZURE_OPENAI_API_KEY = KEY
+    elif provider == "entra_id":
+        identity = request.getfixturevalue("managed_identity")
+        settings.AZURE_OPENAI_API_KEY = ""
+        fake_service.entra_tokens = identity.issued
+    else:
+        settings.AZURE_OPENAI_ENDPOINT = ""
+        settings.OPENAI_API_KEY = KEY
+        settings.OPENAI_BASE_URL = f"{fake_service.endpoint}/v1"
     cookie = await database_sync_to_async(session_cookie)(user)
     with every_logger_at_debug():
         talking = BrowserSocket(cookie)
@@ -550,7 +563,10 @@ async def test_the_api_key_never_leaks(fake_service, settings, user, staff, capl
         await talking.disconnect()
         assert await ended(conversation_id)
 
-        fake_service.api_key = "another-key"  # the service refuses the app's key: HTTP 401
+        # The service refuses the app's key (HTTP 401; OpenAI: an error event quoting the key's ends)
+        # or its token (HTTP 401).
+        fake_service.api_key = "another-key"
+        fake_service.entra_tokens = []
         refused = BrowserSocket(cookie)
         assert await refused.connect()
         await refused.until_closed()
@@ -564,13 +580,21 @@ async def test_the_api_key_never_leaks(fake_service, settings, user, staff, capl
     texts = {f"log {record.name}: {record.getMessage()}" for record in records}
     frames = talking.frames + refused.frames
     files = static_files()
+    formatted = "\n".join(logging.Formatter().format(record) for record in records)
+    secrets_ = [KEY, KEY[-4:]] if identity is None else [KEY, identity.header, *identity.issued]
 
     assert len(frames) >= 10 and len(records) >= 20 and len(files) >= 8
     assert len(pages) >= 5 + 2 * len(admin.site._registry)
-    assert [name for name, content in {**pages, **files}.items() if KEY.encode() in content] == []
-    assert [frame for frame in frames if KEY in frame] == []
-    assert [text for text in texts if KEY in text] == []
-    formatted = "\n".join(logging.Formatter().format(record) for record in records)
-    assert KEY not in formatted
+    for secret in secrets_:
+        assert [name for name, content in {**pages, **files}.items() if secret.encode() in content] == []
+        assert [frame for frame in frames if secret in frame] == []
+        assert [text for text in texts if secret in text] == []
+        assert secret not in formatted
     # It was there to leak: the service was asked with it (and refused the other one).
-    assert fake_service.headers[0]["api-key"] == KEY
+    if provider == "azure":
+        assert fake_service.headers[0]["api-key"] == KEY
+    elif provider == "openai":
+        assert fake_service.bearers == [KEY, KEY]
+        assert f"***{KEY[-4:]}" in fake_service.sent[-1]  # the service's error quoted it
+    else:
+        assert len(identity.issued) == 2 and fake_service.bearers == identity.issued

@@ -1,6 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -17,9 +18,9 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from voicechat import budget, ledger
+from voicechat import budget, ledger, live, services
 from voicechat.csv_export import csv_response
-from voicechat.models import BudgetReset, Conversation, Turn, UsageEntry
+from voicechat.models import BudgetReset, Conversation, LiveSession, Turn, UsageEntry
 
 
 class TurnInline(admin.TabularInline):
@@ -71,6 +72,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "endpoint_shape",
         "voice",
         "upstream_session_id",
+        "server",
         "resumes",
         "client_audio",
         "user_agent",
@@ -145,6 +147,82 @@ class ConversationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
+        return False
+
+
+@admin.register(LiveSession)
+class LiveSessionAdmin(admin.ModelAdmin):
+    """The conversations held open now, by any server process; staff may end one."""
+
+    list_display = [
+        "conversation_link",
+        "user",
+        "started_at",
+        "running_column",
+        "turn_count",
+        "total_tokens",
+        "engine",
+        "server",
+    ]
+    list_display_links = None
+    list_filter = ["engine", "server"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+    actions = ["end_sessions"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LiveSession]:
+        live_ids = services.live_conversations().values("pk")
+        return super().get_queryset(request).filter(pk__in=live_ids).annotate(turn_count=Count("turns"))
+
+    @admin.display(description="Conversation", ordering="id")
+    def conversation_link(self, session: LiveSession) -> str:
+        url = reverse("admin:voicechat_conversation_change", args=[session.pk])
+        return format_html('<a href="{}">{}</a>', url, session.pk)
+
+    @admin.display(description="Running for")
+    def running_column(self, session: LiveSession) -> str:
+        minutes, seconds = divmod(int((timezone.now() - session.started_at).total_seconds()), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+    @admin.display(description="Turns", ordering="turn_count")
+    def turn_count(self, session: LiveSession) -> int:
+        return session.turn_count
+
+    @admin.action(description="End the selected sessions", permissions=["end"])
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[LiveSession]) -> None:
+        by = request.user.get_username()
+        asked, failed = 0, 0
+        for conversation_id in queryset.values_list("pk", flat=True):
+            try:
+                async_to_sync(live.request_end)(conversation_id, by=by)
+            except Exception:  # the channel layer is down: say so, and try the others
+                failed += 1
+            else:
+                asked += 1
+        if asked:
+            messages.success(
+                request,
+                f"Asked {asked} session{'s' if asked != 1 else ''} to end; "
+                "the server holding each ends it and saves it within a moment.",
+            )
+        if failed:
+            messages.error(
+                request,
+                f"{failed} session{'s' if failed != 1 else ''} could not be reached: the channel layer "
+                "(REDIS_URL) did not answer. Try again, or check Redis.",
+            )
+
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("voicechat.end_livesession")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: LiveSession | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: LiveSession | None = None) -> bool:
         return False
 
 

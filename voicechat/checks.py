@@ -6,25 +6,36 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from voicechat.realtime.endpoint import realtime_url
+from voicechat.realtime.endpoint import Provider, openai_realtime_url, provider_for, realtime_url
 
 
 @register()
 def check_realtime_settings(app_configs, **kwargs) -> list:
     problems = []
     endpoint = settings.AZURE_OPENAI_ENDPOINT
-    if endpoint:
+    provider = provider_for(azure_endpoint=endpoint, openai_api_key=settings.OPENAI_API_KEY)
+    # voicechat.W001 (an endpoint without a key) is retired: without a key, the server signs in
+    # to Azure with Microsoft Entra ID.
+    if provider is Provider.AZURE:
         try:
             realtime_url(endpoint, settings.AZURE_OPENAI_DEPLOYMENT, settings.AZURE_OPENAI_API_VERSION)
         except ValueError as error:
             problems.append(Error(str(error), hint="Set AZURE_OPENAI_ENDPOINT.", id="voicechat.E002"))
-        if not settings.AZURE_OPENAI_API_KEY:
+        if settings.OPENAI_API_KEY:
             problems.append(
                 Warning(
-                    "AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_API_KEY is empty: the service will refuse the key.",
-                    hint="Set AZURE_OPENAI_API_KEY (Keys and Endpoint in the Azure portal).",
-                    id="voicechat.W001",
+                    "AZURE_OPENAI_ENDPOINT and OPENAI_API_KEY are both set: Azure OpenAI answers, "
+                    "OPENAI_API_KEY is not used.",
+                    hint="Empty AZURE_OPENAI_ENDPOINT to use OpenAI, or OPENAI_API_KEY to silence this.",
+                    id="voicechat.W002",
                 )
+            )
+    elif provider is Provider.OPENAI:
+        try:
+            openai_realtime_url(settings.OPENAI_BASE_URL, settings.OPENAI_REALTIME_MODEL)
+        except ValueError as error:
+            problems.append(
+                Error(str(error), hint="Leave OPENAI_BASE_URL at https://api.openai.com/v1.", id="voicechat.E007")
             )
     else:
         problems.extend(_local_engine_problems())

@@ -7,7 +7,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from voicechat.local_engine.settings import LocalSettings
-from voicechat.realtime.endpoint import realtime_url, shape_for
+from voicechat.realtime.endpoint import (
+    Auth,
+    Provider,
+    auth_for,
+    openai_realtime_url,
+    provider_for,
+    realtime_url,
+    shape_for,
+)
 from voicechat.realtime.session_config import SessionSettings, Shape
 
 
@@ -32,6 +40,9 @@ class RealtimeConfig:
     api_key: str
     deployment: str
     api_version: str
+    openai_api_key: str
+    openai_model: str
+    openai_base_url: str
     session: SessionSettings
     connect_timeout: float
     max_client_frame_bytes: int
@@ -41,32 +52,56 @@ class RealtimeConfig:
     limits: Limits
 
     @property
+    def provider(self) -> Provider:
+        return provider_for(azure_endpoint=self.endpoint, openai_api_key=self.openai_api_key)
+
+    @property
+    def auth(self) -> Auth:
+        return auth_for(self.provider, azure_api_key=self.api_key)
+
+    @property
     def uses_local_engine(self) -> bool:
-        """No Azure endpoint: the built-in local engine answers."""
-        return not self.endpoint
+        """Neither Azure nor OpenAI is configured: the built-in local engine answers."""
+        return self.provider is Provider.LOCAL
 
     @property
     def shape(self) -> Shape:
-        # The local engine speaks the GA shape.
-        return Shape.GA if self.uses_local_engine else shape_for(self.api_version)
+        # The local engine and OpenAI speak the GA shape.
+        return shape_for(self.api_version) if self.provider is Provider.AZURE else Shape.GA
 
     @property
     def deployment_name(self) -> str:
-        return "local" if self.uses_local_engine else self.deployment
+        """The Azure deployment or the OpenAI model: what each conversation records."""
+        if self.provider is Provider.LOCAL:
+            return "local"
+        return self.openai_model if self.provider is Provider.OPENAI else self.deployment
+
+    @property
+    def key(self) -> str:
+        """The API key of the service in use (empty with Entra ID: a token is asked for each connection)."""
+        return self.openai_api_key if self.provider is Provider.OPENAI else self.api_key
 
     @property
     def url(self) -> str:
+        """The service's realtime URL; ValueError for a malformed endpoint or base URL."""
+        if self.provider is Provider.OPENAI:
+            return openai_realtime_url(self.openai_base_url, self.openai_model)
         return realtime_url(self.endpoint, self.deployment, self.api_version)
 
     @property
     def host(self) -> str:
-        return urlsplit(self.endpoint.strip()).netloc or self.endpoint
+        configured = self.openai_base_url if self.provider is Provider.OPENAI else self.endpoint
+        return urlsplit(configured.strip()).netloc or configured
 
     @property
     def engine_label(self) -> str:
-        if self.uses_local_engine:
+        """Who answers, as the page and the admin show it."""
+        if self.provider is Provider.LOCAL:
             return self.local.label
-        return f"Azure OpenAI · {self.deployment} ({self.shape.name})"
+        if self.provider is Provider.OPENAI:
+            return f"OpenAI · {self.openai_model} ({self.shape.name})"
+        label = f"Azure OpenAI · {self.deployment} ({self.shape.name})"
+        return f"{label} · Entra ID" if self.auth is Auth.ENTRA_ID else label
 
 
 def realtime_config() -> RealtimeConfig:
@@ -75,6 +110,9 @@ def realtime_config() -> RealtimeConfig:
         api_key=settings.AZURE_OPENAI_API_KEY,
         deployment=settings.AZURE_OPENAI_DEPLOYMENT,
         api_version=settings.AZURE_OPENAI_API_VERSION,
+        openai_api_key=settings.OPENAI_API_KEY,
+        openai_model=settings.OPENAI_REALTIME_MODEL,
+        openai_base_url=settings.OPENAI_BASE_URL,
         session=SessionSettings(
             voice=settings.REALTIME_VOICE,
             instructions=settings.REALTIME_INSTRUCTIONS,

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
-from voicechat import ledger, services, shutdown
+from voicechat import ledger, live, services, session_log, shutdown
 from voicechat.conf import RealtimeConfig, realtime_config
 from voicechat.models import EndReason
 from voicechat.realtime import deadlines
@@ -19,7 +19,7 @@ from voicechat.realtime.bridge import Bridge
 from voicechat.realtime.client_events import error_event
 from voicechat.realtime.deadlines import Deadlines
 from voicechat.realtime.failures import (
-    CLOSE_SERVICE_RESTART,
+    SERVER_RESTART,
     Failure,
     failure_abuse,
     failure_budget,
@@ -29,13 +29,14 @@ from voicechat.realtime.failures import (
     failure_lost,
     failure_session_limit,
     failure_shutdown,
+    failure_staff_ended,
     failure_too_many_sessions,
 )
 from voicechat.realtime.recorder import ServiceError, TranscriptionUsage, Usage
 from voicechat.realtime.retry import retry_delay
 from voicechat.upstream import Upstream, UpstreamError
-from voicechat.upstream.azure import open_azure
 from voicechat.upstream.local import open_local
+from voicechat.upstream.service import open_service
 from voicechat.writer import RecordWriter
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ _last_sweep: float | None = None  # when this process last ended conversations l
 async def open_upstream(config: RealtimeConfig) -> Upstream:
     if config.uses_local_engine:
         return await open_local(config)
-    return await open_azure(config)
+    return await open_service(config)
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -57,15 +58,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     pump: asyncio.Task | None = None
     watchdog: asyncio.Task | None = None
     time_entry_id: int | None = None
+    listening = False  # to requests to end the conversation from the admin (voicechat.live)
     ended = False
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         except asyncio.CancelledError:
-            # A server cancels its applications when it stops (daphne does on SIGTERM):
-            # end the conversation and save what was said before letting go.
-            await self.end(EndReason.SERVER_SHUTDOWN, SHUTDOWN_DETAIL)
+            # A server cancels its applications when it stops (daphne does on SIGTERM): end
+            # the conversation, save what was said, and tell the page (4012) before letting go.
+            await self.fail(failure_shutdown(), detail=SHUTDOWN_DETAIL)
             raise
 
     async def connect(self) -> None:
@@ -84,9 +86,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self.refuse(failure_budget(budget.refusal))
                 return
             conversation, earlier_turns = await self.open_conversation(user)
-            self.time_entry_id = await database_sync_to_async(ledger.open_time)(
-                conversation_id=conversation.pk
-            )
+            self.time_entry_id = await database_sync_to_async(ledger.open_time)(conversation_id=conversation.pk)
         except services.TooManyConversations:
             await self.refuse(failure_too_many_sessions(limits.max_sessions_per_user))
             return
@@ -95,6 +95,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.refuse(failure_database())
             return
         self.tokens_left = budget.tokens_left
+        self.user_id = user.pk
+        self.listening = await live.join(conversation.pk, self.channel_name)
+        session_log.started(
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            engine=config.engine_label,
+            resumed=conversation.resumes > 0,
+        )
         loop = asyncio.get_running_loop()
         self.deadlines = Deadlines(
             started=loop.time(),
@@ -135,7 +143,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             mode="hands_free" if self.bridge.hands_free else "push_to_talk",
         )
         self.pump = asyncio.create_task(self.relay_upstream())
-        logger.info("Conversation %s started for user %s (%s)", conversation.pk, user.pk, config.engine_label)
 
     async def open_conversation(self, user):
         """The conversation the page asks to go on with (after its socket dropped), or a new one."""
@@ -201,10 +208,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.fail(failure_abuse(self.bridge.recent_refusals))
 
     async def disconnect(self, code: int) -> None:
-        if code == CLOSE_SERVICE_RESTART:  # only a server sends it: a browser may not
+        if code == SERVER_RESTART:  # uvicorn stopping: a browser may not send it
             await self.end(EndReason.SERVER_SHUTDOWN, SHUTDOWN_DETAIL)
         else:
             await self.end(EndReason.CLIENT_CLOSED, f"The browser closed the socket (code {code}).")
+
+    async def conversation_end(self, message: dict) -> None:
+        """Staff ended the conversation from the admin, in whichever process they were served."""
+        by = str(message.get("by", ""))[:150]
+        logger.info("Conversation %s: ended by staff (%s)", self.writer.conversation_id if self.writer else "-", by)
+        failure = failure_staff_ended()
+        await self.fail(failure, detail=f"Ended by staff ({by}) in the admin.")
 
     async def relay_upstream(self) -> None:
         """Forward every service frame to the browser, in order, and record what it says.
@@ -360,13 +374,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(OSError):
             await self.close(code=failure.close_code)
 
-    async def fail(self, failure: Failure, *, relayed: bool = False) -> None:
-        """Tell the browser what went wrong (unless the service's own error already did), end, close."""
+    async def fail(self, failure: Failure, *, relayed: bool = False, detail: str | None = None) -> None:
+        """Tell the browser what went wrong (unless the service's own error already did), end, close.
+
+        `detail` is recorded instead of the user's message, for what only staff should read.
+        """
         if self.ended:
             return
         if not relayed:
             await self.send_to_browser(error_event(failure.message, code=failure.reason))
-        await self.end(failure.reason, failure.message)
+        await self.end(failure.reason, detail or failure.message)
         with contextlib.suppress(OSError):
             await self.close(code=failure.close_code)
 
@@ -388,6 +405,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.save_records()
         self.heartbeat()  # the socket's connected time, to the end
         self.writer.end(reason, detail)
+        session_log.ended(
+            conversation_id=self.writer.conversation_id,
+            user_id=self.user_id,
+            duration_s=asyncio.get_running_loop().time() - self.deadlines.started,
+            turns=len(self.bridge.history()),
+            tokens=self.tokens_used,
+            end_reason=reason,
+        )
+        if self.listening:
+            await live.leave(self.writer.conversation_id, self.channel_name)
         await self.writer.close()
         shutdown.unregister(self.shutdown)
-        logger.info("Conversation %s ended: %s", self.writer.conversation_id, reason)

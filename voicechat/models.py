@@ -29,6 +29,7 @@ class EndReason(models.TextChoices):
     BUDGET = "budget", "Daily budget used up"
     POLICY = "policy", "Closed for abuse (too many refused messages)"
     DATABASE_ERROR = "database_error", "Database unavailable"
+    STAFF_ENDED = "staff_ended", "Ended by staff"
 
 
 class Conversation(models.Model):
@@ -37,7 +38,9 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
     end_detail = models.TextField(blank=True)
-    engine = models.CharField(max_length=200, help_text="Who answered: the Azure deployment or the local engine.")
+    engine = models.CharField(
+        max_length=200, help_text="Who answered: the Azure deployment, the OpenAI model or the local engine."
+    )
     deployment = models.CharField(max_length=200)
     endpoint_shape = models.CharField(max_length=16, choices=EndpointShape.choices)
     voice = models.CharField(max_length=64)
@@ -51,6 +54,9 @@ class Conversation(models.Model):
     user_agent = models.CharField(max_length=500, blank=True)
     last_seen_at = models.DateTimeField(
         null=True, blank=True, help_text="The server's last sign of life for this open conversation."
+    )
+    server = models.CharField(
+        max_length=200, blank=True, help_text="The server process (host:pid) holding the conversation last."
     )
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
@@ -76,6 +82,15 @@ class Conversation(models.Model):
         minutes, seconds = divmod(int(self.duration.total_seconds()), 60)
         hours, minutes = divmod(minutes, 60)
         return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+
+class LiveSession(Conversation):
+    """An open conversation, as staff see and end it in the admin, whichever process holds it."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "live session"
+        permissions = [("end_livesession", "Can end a live session")]
 
 
 class Turn(models.Model):
@@ -160,9 +175,7 @@ class BudgetReset(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_resets")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         ordering = ["-at"]

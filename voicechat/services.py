@@ -1,5 +1,7 @@
 """Every database write of a conversation and its turns, in one place (the cost ledger's are in ledger.py)."""
 
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -41,9 +43,19 @@ HEARTBEAT_SECONDS = 30
 STALE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 
 
+def server_name() -> str:
+    """This server process, as the admin shows who holds a conversation."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def live_conversations() -> QuerySet[Conversation]:
+    """The conversations that a server, in any process, is holding open now."""
+    return Conversation.objects.filter(ended_at__isnull=True, last_seen_at__gte=timezone.now() - STALE_AFTER)
+
+
 def open_conversations(user: AbstractBaseUser) -> QuerySet[Conversation]:
     """The user's conversations that a server, in any process, is holding open now."""
-    return Conversation.objects.filter(user=user, ended_at__isnull=True, last_seen_at__gte=timezone.now() - STALE_AFTER)
+    return live_conversations().filter(user=user)
 
 
 def _check_open(user: AbstractBaseUser, max_open: int, *, exclude: int | None = None) -> None:
@@ -68,6 +80,7 @@ def conversation_start(
             endpoint_shape=endpoint_shape,
             voice=voice,
             last_seen_at=timezone.now(),
+            server=server_name(),
         )
 
 
@@ -133,7 +146,8 @@ def conversation_resume(
         conversation.end_reason = ""
         conversation.end_detail = ""
         conversation.resumes = F("resumes") + 1
-        conversation.save(update_fields=["ended_at", "end_reason", "end_detail", "resumes", "last_seen_at"])
+        conversation.server = server_name()
+        conversation.save(update_fields=["ended_at", "end_reason", "end_detail", "resumes", "last_seen_at", "server"])
         conversation.refresh_from_db()
     turns = list(conversation.turns.order_by("seq").values_list("seq", "role", "text"))
     return conversation, turns

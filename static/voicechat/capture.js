@@ -50,9 +50,12 @@ export class Capture {
    * @param {string} [options.deviceId] the microphone to open ('' or null: the default)
    * @param {(rms: number) => void} [options.onLevel] the input level, ~10 times a second
    * @param {(error: Error) => void} [options.onEnded] the microphone went away
+   * @param {string|URL} [options.workletUrl] the capture-processor module; the page gives the
+   *   URL its template made ({% static %}: a hashed name in production), beside this file when missing
    */
-  constructor({ onChunk, context = null, deviceId = null, onLevel = null, onEnded = null } = {}) {
+  constructor({ onChunk, context = null, deviceId = null, onLevel = null, onEnded = null, workletUrl = null } = {}) {
     this.onChunk = onChunk;
+    this.workletUrl = workletUrl || new URL('./worklets/capture-processor.js', import.meta.url);
     this.context = context;
     this.ownsContext = context === null;
     this.deviceId = deviceId || null;
@@ -80,7 +83,7 @@ export class Capture {
         this.releaseStream();
         return;
       }
-      await this.context.audioWorklet.addModule(new URL('./worklets/capture-processor.js', import.meta.url));
+      await this.context.audioWorklet.addModule(this.workletUrl);
       if (!this.running) {
         this.releaseStream();
         return;

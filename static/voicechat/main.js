@@ -50,6 +50,10 @@ const userVoice = new VoiceIndicator($('user-voice'));
 const assistantVoice = new VoiceIndicator($('assistant-voice'));
 const wsPath = root.dataset.wsPath || '/ws/realtime/';
 const conversationUrlTemplate = root.dataset.conversationUrl || '/conversations/{id}/';
+// The worklet modules by the URLs the template made: with hashed static names in production,
+// these are not the plain names beside capture.js and playback.js.
+const captureWorkletUrl = root.dataset.captureWorklet || null;
+const playbackWorkletUrl = root.dataset.playbackWorklet || null;
 
 function stored(key, fallback) {
   try {
@@ -80,6 +84,7 @@ const debug = {
   conversationId: null,
   engine: engineEl ? engineEl.textContent.trim() : '',
   error: null, // the last error message shown
+  insecureContext: false, // not a secure page: no microphone, Connect stays off
   notice: null, // the last notice shown
   socketOpen: false,
   socketPaths: [], // every socket path opened, in order
@@ -256,7 +261,7 @@ async function connect() {
         debug.outputLevel = rms;
         assistantVoice.setLevel(levelFromRms(rms));
       },
-    });
+    }, { workletUrl: playbackWorkletUrl });
     await p.init();
     if (audioContext !== context) {
       p.close(); // disconnected meanwhile
@@ -399,6 +404,10 @@ function send(event) {
 
 async function startRecording() {
   if (!audioContext || !socket || capture) return;
+  if (!navigator.mediaDevices?.getUserMedia) {
+    showError('This browser gives pages no microphone (navigator.mediaDevices is missing): type your messages instead.');
+    return;
+  }
   ensureAudioRunning();
   const c = new Capture({
     context: audioContext,
@@ -409,6 +418,7 @@ async function startRecording() {
       userVoice.setLevel(levelFromRms(rms));
     },
     onEnded: micEnded,
+    workletUrl: captureWorkletUrl,
   });
   capture = c;
   debug.recording = true;
@@ -849,6 +859,17 @@ window.addEventListener('pagehide', () => {
   if (debug.state !== 'disconnected') disconnect();
 });
 
+/**
+ * Browsers give the microphone, and the audio worklets that play the replies, only to secure
+ * pages (https, or http://localhost): on any other page say how to fix it, and leave Connect off.
+ */
+function showInsecureContext() {
+  debug.insecureContext = true;
+  $('insecure-context').hidden = false;
+  showError('Voice cannot work on this page: it was not opened over https (see above).');
+}
+
 setState('disconnected');
 // The buttons are rendered disabled so a click cannot land before this module has run.
-connectButton.disabled = false;
+if (window.isSecureContext) connectButton.disabled = false;
+else showInsecureContext();

@@ -16,9 +16,13 @@ export class Playback {
    * @param {object} [callbacks] onPlayed(itemId, samples24k, delta), onUnderrun(), onDrained(),
    *   onStarted(itemId), onLevel(rms) (the output level, RMS of samples in [-1, 1], ~10 times a
    *   second while sound plays, then 0 once)
+   * @param {object} [options]
+   * @param {string|URL} [options.workletUrl] the playback-processor module; the page gives the
+   *   URL its template made ({% static %}: a hashed name in production), beside this file when missing
    */
-  constructor(context, callbacks = {}) {
+  constructor(context, callbacks = {}, { workletUrl = null } = {}) {
     this.context = context;
+    this.workletUrl = workletUrl || new URL('./worklets/playback-processor.js', import.meta.url);
     this.callbacks = callbacks;
     this.node = null;
     this.resampler = new Resampler(SERVICE_RATE, Math.round(context.sampleRate));
@@ -34,7 +38,7 @@ export class Playback {
   }
 
   async init() {
-    await this.context.audioWorklet.addModule(new URL('./worklets/playback-processor.js', import.meta.url));
+    await this.context.audioWorklet.addModule(this.workletUrl);
     this.node = new AudioWorkletNode(this.context, 'playback-processor', {
       numberOfInputs: 0,
       numberOfOutputs: 1,

@@ -39,11 +39,12 @@ export function reconnectDelay(attempt, { tries = RECONNECT_TRIES, baseMs = RECO
  * Whether a close should be followed by a reconnect: not when the user asked for
  * it, not for 4000-4999, the codes the server closes with after a fatal error or
  * a limit (it has said why in an `error` event; trying again would fail the same
- * way), and not for 1008, a socket closed for abuse. A server restart (1012) is
- * followed by one: the conversation goes on.
+ * way), and not for 1008, a socket closed for abuse. A server restart (4012 from
+ * the app, 1012 from uvicorn itself) is followed by one: the conversation goes on.
  */
 export function shouldReconnect({ code, userClosed = false }) {
   if (userClosed || code === 1008) return false;
+  if (code === 4012) return true;
   return !(code >= 4000 && code <= 4999);
 }
 

@@ -77,11 +77,13 @@ describe('reconnectDelay', () => {
 
 describe('shouldReconnect', () => {
   test('after an abnormal close and other codes the user did not ask for', () => {
-    for (const code of [1006, 1001, 1011, 1012, 1013, 1000, 3000]) assert.equal(shouldReconnect({ code }), true, code);
+    for (const code of [1006, 1001, 1011, 1012, 4012, 1013, 1000, 3000]) {
+      assert.equal(shouldReconnect({ code }), true, code);
+    }
   });
 
   test('never after a 4xxx close (a fatal error or a limit), an abuse close or when the user closed', () => {
-    for (const code of [4000, 4001, 4401, 4402, 4408, 4409, 4500, 4502, 4999, 1008]) {
+    for (const code of [4000, 4001, 4008, 4401, 4402, 4408, 4409, 4410, 4500, 4502, 4999, 1008]) {
       assert.equal(shouldReconnect({ code }), false, code);
     }
     assert.equal(shouldReconnect({ code: 1006, userClosed: true }), false);

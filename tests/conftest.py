@@ -85,6 +85,11 @@ def other_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="s3cret-pass")
 
 
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
+
+
 def session_cookie(user) -> bytes:
     client = Client()
     client.force_login(user)

@@ -31,11 +31,6 @@ def limits(settings):
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
-
-
-@pytest.fixture
 def staff_client(staff) -> Client:
     client = Client()
     client.force_login(staff)

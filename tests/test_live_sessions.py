@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Permission
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.test_admin import client_for
 from tests.test_consumer import conversation, ended, saved_turns, spoken_turn, started
 from voicechat import services
 from voicechat.models import Conversation
@@ -19,17 +19,6 @@ from voicechat.models import Conversation
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LIVE = reverse("admin:voicechat_livesession_changelist")
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @database_sync_to_async

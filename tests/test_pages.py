@@ -73,11 +73,6 @@ def test_detail_shows_turns_in_order(client, user):
     assert page.index("First words") < page.index("Second words") < page.index("Third words")
 
 
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
-
-
 def test_admin_is_staff_only(client, user):
     client.force_login(user)
     response = client.get(reverse("admin:voicechat_conversation_changelist"))

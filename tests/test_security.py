@@ -48,11 +48,6 @@ def signed_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", password="s3cret-pass")
-
-
 # Sign-in throttling
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_process import (
+    APPEND,
     SERVERS,
     app_environment,
     make_session,
@@ -16,18 +17,24 @@ from tests.app_process import (
     one_turn,
     open_page,
     start_server,
+    until,
     wait_for,
 )
 from tests.fake_service import ThreadedFakeService
 
 
 @pytest.fixture
-def app_env(tmp_path):
-    """The environment of a server process: its own SQLite file, pointed at the fake service."""
+def service():
     with ThreadedFakeService() as service:
-        env = app_environment(service, tmp_path / "db.sqlite3")
-        manage(env, "migrate", "--no-input", "-v", "0")
-        yield env, make_session(env), tmp_path / "db.sqlite3"
+        yield service
+
+
+@pytest.fixture
+def app_env(service, tmp_path):
+    """The environment of a server process: its own SQLite file, pointed at the fake service."""
+    env = app_environment(service, tmp_path / "db.sqlite3")
+    manage(env, "migrate", "--no-input", "-v", "0")
+    return env, make_session(env), tmp_path / "db.sqlite3"
 
 
 def rows(database: Path, query: str) -> list[tuple]:
@@ -61,6 +68,32 @@ async def test_sigterm_ends_every_open_conversation_as_a_shutdown(app_env, serve
     for conversation_id, _ in conversations:
         turns = rows(database, f"SELECT role, status FROM voicechat_turn WHERE conversation_id = {conversation_id}")
         assert sorted(turns) == [("assistant", "completed"), ("user", "completed")]
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
+async def test_a_reply_cut_by_sigterm_is_saved_with_what_was_heard(app_env, service, server_name):
+    env, session_key, database = app_env
+    service.script.reply_ms = 3000
+    service.script.chunk_delay = 0.1  # the reply streams for three seconds
+    server, port = start_server(server_name, env)
+    try:
+        page = await open_page(port, session_key)
+        await until(page, "session.updated")
+        await page.send(APPEND)
+        await page.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        await until(page, "response.output_audio.delta")
+        # The reply's turn is written as the conversation ends, while the server goes down.
+        server.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            await page.wait_closed()
+        output, _ = await asyncio.to_thread(server.communicate, timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert rows(database, "SELECT end_reason FROM voicechat_conversation") == [("server_shutdown",)], output
+    turns = rows(database, "SELECT role, status FROM voicechat_turn ORDER BY seq")
+    assert turns == [("user", "completed"), ("assistant", "interrupted")], output
 
 
 async def test_after_a_kill_the_conversation_is_ended_as_interrupted(app_env):

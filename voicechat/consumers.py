@@ -37,7 +37,7 @@ from voicechat.realtime.retry import retry_delay
 from voicechat.upstream import Upstream, UpstreamError
 from voicechat.upstream.local import open_local
 from voicechat.upstream.service import open_service
-from voicechat.writer import RecordWriter
+from voicechat.writer import DRAIN_TIMEOUT, RecordWriter
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +129,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             max_events_per_second=limits.max_events_per_second,
             max_refused_per_minute=limits.max_refused_per_minute,
         )
+        self.finished = asyncio.Event()  # set once end() has saved what it could
         self.writer = RecordWriter(
             conversation.pk, epoch=conversation.resumes, retry_seconds=limits.save_retry_seconds, notify=self.saving
         )
         self.watchdog = asyncio.create_task(self.watch())
-        self.shutdown = shutdown.Ending(lambda: self.fail(failure_shutdown()))
+        self.shutdown = shutdown.Ending(self.end_at_shutdown)
         shutdown.register(self.shutdown)
         try:
             self.upstream = await self.connect_upstream()
@@ -397,12 +398,29 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(OSError):
             await self.close(code=failure.close_code)
 
+    async def end_at_shutdown(self) -> None:
+        """End as the server stops, and return only once the conversation is saved.
+
+        The end may have begun elsewhere (daphne also cancels the application): the
+        server must not tear the loop down under it.
+        """
+        await self.fail(failure_shutdown())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_TIMEOUT + 2):
+                await self.finished.wait()
+
     async def end(self, reason: str, detail: str) -> None:
         """End the conversation once: stop relaying, close the upstream, save what is left."""
         if self.ended or self.writer is None:
             self.ended = True
             return
         self.ended = True
+        try:
+            await self._end(reason, detail)
+        finally:
+            self.finished.set()
+
+    async def _end(self, reason: str, detail: str) -> None:
         current = asyncio.current_task()
         for task in (self.pump, self.watchdog):
             if task is not None and task is not current:

@@ -18,7 +18,16 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from tests.app_process import make_session, manage, open_page, start_server, stop_server, until, wait_for
+from tests.app_process import (
+    app_environment,
+    make_session,
+    manage,
+    open_page,
+    start_server,
+    stop_server,
+    until,
+    wait_for,
+)
 from tests.fake_service import ThreadedFakeService
 
 DATABASE = "voicechat_workers_test"
@@ -33,15 +42,21 @@ print(json.dumps({{"end_reason": c.end_reason, "end_detail": c.end_detail, "turn
 """
 
 
-def database_url(tmp_path) -> str:
+@pytest.fixture
+def database(tmp_path):
+    """The workers' database URL: a PostgreSQL database of these tests' own, or a SQLite file."""
     configured = os.environ.get("DATABASE_URL", "")
     if not configured.startswith("postgres"):
-        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        return
     parts = urlsplit(configured)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
+    server = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {DATABASE}")
-    return urlunsplit(parts._replace(path=f"/{DATABASE}"))
+    yield urlunsplit(parts._replace(path=f"/{DATABASE}"))
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def redis_url() -> str:
@@ -52,21 +67,16 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def workers_env(tmp_path):
+def workers_env(database, tmp_path):
     with ThreadedFakeService() as service:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(tmp_path),
-            "REDIS_URL": redis_url(),
-            "AZURE_OPENAI_ENDPOINT": service.endpoint,
-            "AZURE_OPENAI_API_KEY": service.api_key,
-            "AZURE_OPENAI_API_VERSION": "",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DEBUG": "true",
-            "LOG_FORMAT": "json",
-            "REALTIME_MAX_SESSIONS_PER_USER": "1",
-            "PYTHONDEVMODE": "",
-        }
+        env = app_environment(
+            service,
+            tmp_path / "db.sqlite3",
+            DATABASE_URL=database,
+            REDIS_URL=redis_url(),
+            LOG_FORMAT="json",
+            REALTIME_MAX_SESSIONS_PER_USER="1",
+        )
         manage(env, "migrate", "--no-input", "-v", "0")
         yield env
 

@@ -86,6 +86,13 @@ def start_server(name: str, env: dict) -> tuple[subprocess.Popen, int]:
     raise AssertionError(f"{name} did not listen within 20 s: {server.communicate()[0]}")
 
 
+def kill_server(server: subprocess.Popen) -> None:
+    """Kill the server if it still runs: a test's cleanup after whatever went wrong."""
+    if server.poll() is None:
+        server.kill()
+        server.communicate()
+
+
 def stop_server(server: subprocess.Popen) -> str:
     """Stop the server if it still runs; what it printed."""
     if server.poll() is None:

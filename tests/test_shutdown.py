@@ -12,6 +12,7 @@ from tests.app_process import (
     APPEND,
     SERVERS,
     app_environment,
+    kill_server,
     make_session,
     manage,
     one_turn,
@@ -55,9 +56,7 @@ async def test_sigterm_ends_every_open_conversation_as_a_shutdown(app_env, serve
             await second.wait_closed()
         output, _ = await asyncio.to_thread(server.communicate, timeout=20)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        kill_server(server)
     # uvicorn closes the sockets itself with the standard 1012; under daphne the app closes
     # them, with its own 4012 (daphne sends no standard code but 1000). Both reconnect the page.
     assert first.close_code == second.close_code == {"uvicorn": 1012, "daphne": 4012}[server_name]
@@ -88,9 +87,7 @@ async def test_a_reply_cut_by_sigterm_is_saved_with_what_was_heard(app_env, serv
             await page.wait_closed()
         output, _ = await asyncio.to_thread(server.communicate, timeout=20)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        kill_server(server)
     assert rows(database, "SELECT end_reason FROM voicechat_conversation") == [("server_shutdown",)], output
     turns = rows(database, "SELECT role, status FROM voicechat_turn ORDER BY seq")
     assert turns == [("user", "completed"), ("assistant", "interrupted")], output
@@ -110,9 +107,7 @@ async def test_after_a_kill_the_conversation_is_ended_as_interrupted(app_env):
         await asyncio.to_thread(server.communicate, timeout=20)
         await socket_.close()
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        kill_server(server)
     assert rows(database, "SELECT end_reason, ended_at FROM voicechat_conversation") == [("", None)]
     manage(env, "close_interrupted", "--stale-seconds", "0")
     assert rows(database, "SELECT end_reason FROM voicechat_conversation") == [("interrupted",)]
@@ -129,9 +124,7 @@ async def test_after_a_restart_the_page_goes_on_with_the_same_conversation(app_e
             await page.wait_closed()
         await asyncio.to_thread(server.communicate, timeout=20)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        kill_server(server)
     [(conversation_id,)] = rows(database, "SELECT id FROM voicechat_conversation")
 
     server, port = start_server("uvicorn", env)  # the restarted server

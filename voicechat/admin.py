@@ -39,6 +39,19 @@ class TurnInline(admin.TabularInline):
         return False
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Records staff may read but never add, edit or delete here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     """Records are read-only: what was said is not edited after the fact."""
@@ -151,7 +164,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(LiveSession)
-class LiveSessionAdmin(admin.ModelAdmin):
+class LiveSessionAdmin(ViewOnlyAdmin):
     """The conversations held open now, by any server process; staff may end one."""
 
     list_display = [
@@ -215,15 +228,6 @@ class LiveSessionAdmin(admin.ModelAdmin):
 
     def has_end_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("voicechat.end_livesession")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: LiveSession | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: LiveSession | None = None) -> bool:
-        return False
 
 
 LEDGER_COLUMNS = [
@@ -289,7 +293,7 @@ class SummaryFilter(forms.Form):
 
 
 @admin.register(UsageEntry)
-class UsageEntryAdmin(admin.ModelAdmin):
+class UsageEntryAdmin(ViewOnlyAdmin):
     """The ledger is read-only: a cost, once recorded, is neither edited nor deleted here."""
 
     change_list_template = "admin/voicechat/usageentry/change_list.html"
@@ -319,15 +323,6 @@ class UsageEntryAdmin(admin.ModelAdmin):
             path("export/", self.admin_site.admin_view(self.export_view), name="voicechat_usageentry_export"),
         ]
         return urls + super().get_urls()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: UsageEntry | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: UsageEntry | None = None) -> bool:
-        return False
 
     @admin.display(description="Conversation", ordering="conversation")
     def conversation_link(self, entry: UsageEntry) -> str:
@@ -397,22 +392,13 @@ def _reset(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @admin.register(BudgetReset)
-class BudgetResetAdmin(admin.ModelAdmin):
+class BudgetResetAdmin(ViewOnlyAdmin):
     """Resets are made from the usage summary; this list keeps who gave whom a fresh budget, and when."""
 
     list_display = ["at", "user", "by"]
     list_filter = ["user"]
     date_hierarchy = "at"
     list_select_related = ["user", "by"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: BudgetReset | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: BudgetReset | None = None) -> bool:
-        return False
 
 
 def _sum_totals(rows: list[ledger.DayUsage]) -> ledger.UsageTotals:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
@@ -117,6 +118,28 @@ async def test_a_channel_layer_that_does_not_answer_is_reported(fake_service, us
     assert (await conversation(conversation_id)).ended_at is None
     await browser.disconnect()
     await ended(conversation_id)
+
+
+class FailingLayer(InMemoryChannelLayer):
+    """A channel layer that breaks once a socket listens to it."""
+
+    async def receive(self, channel):
+        raise ConnectionError("the channel layer went away")
+
+
+async def test_a_failing_channel_layer_leaves_the_conversation_going(fake_service, user, settings, caplog):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_live_sessions.FailingLayer"}}
+    browser, conversation_id = await started(user)
+
+    await spoken_turn(browser)
+
+    assert [(t.role, t.status) for t in await saved_turns(conversation_id, 2)] == [
+        ("user", "completed"),
+        ("assistant", "completed"),
+    ]
+    assert "The channel layer failed: this socket no longer hears from it" in caplog.text
+    await browser.disconnect()
+    assert (await ended(conversation_id)).end_reason == "client_closed"
 
 
 async def test_each_session_logs_a_start_and_an_end_line(fake_service, user, caplog):

@@ -8,7 +8,9 @@ import math
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.db import DatabaseError
 
 from voicechat import ledger, live, services, session_log, shutdown
@@ -63,12 +65,49 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await self.run(scope, receive, send)
         except asyncio.CancelledError:
             # A server cancels its applications when it stops (daphne does on SIGTERM): end
             # the conversation, save what was said, and tell the page (4012) before letting go.
             await self.fail(failure_shutdown(), detail=SHUTDOWN_DETAIL)
             raise
+
+    async def run(self, scope, receive, send) -> None:
+        """Channels' `AsyncConsumer.__call__`, with the socket's messages awaited in this task.
+
+        Channels waits on the socket and the channel layer at once with a new task and
+        `asyncio.wait` for each message: for the page's frames that took a tenth of the
+        relay's CPU (bench/relay.py). The channel layer, which only brings the admin's
+        request to end the conversation, is listened to in a task of its own.
+        """
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        listener = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            listener = asyncio.create_task(self.listen())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            if listener is not None:
+                if self.ended and self.writer is not None:
+                    await self.finished.wait()  # an end begun by the listener saves before it goes
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def listen(self) -> None:
+        """Dispatch what the channel layer brings, beside the socket's frames."""
+        try:
+            while True:
+                await self.dispatch(await self.channel_layer.receive(self.channel_name))
+        except Exception:
+            # The conversation goes on; only the admin can no longer end it.
+            logger.exception("The channel layer failed: this socket no longer hears from it")
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before each message, a hop to the

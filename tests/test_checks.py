@@ -73,3 +73,14 @@ def test_development_secret_key_fails_the_deploy_check(settings):
     assert "voicechat.E001" in ids(include_deployment_checks=True)
     settings.SECRET_KEY = "a-long-random-production-secret-value-0123456789"
     assert "voicechat.E001" not in ids(include_deployment_checks=True)
+
+
+def test_hashed_static_names_without_collectstatic_fail_the_deploy_check(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path
+    settings.STATIC_HASHED = False
+    assert "voicechat.E008" not in ids(include_deployment_checks=True)
+    settings.STATIC_HASHED = True
+    assert "voicechat.E008" in ids(include_deployment_checks=True)
+    assert "voicechat.E008" not in ids()  # migrate and the servers' checks run before collectstatic
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
+    assert "voicechat.E008" not in ids(include_deployment_checks=True)

@@ -13,12 +13,13 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.app_process import APPEND, manage, until, wait_for
+from tests.app_process import APPEND, ROOT, manage, until, wait_for
 from tests.deployment import (
     HOST,
     SYSTEMD_ANALYZE,
@@ -254,5 +255,10 @@ def test_the_units_command_serves_healthz_and_stops_cleanly(deployment):
 
 def test_the_recommended_production_settings_pass_the_deployment_check(tmp_path):
     """deploy/voicechat.env.example with its example values (key, host, paths) filled in."""
-    said = manage(command_env(production_settings(tmp_path)), "check", "--deploy", "--fail-level", "WARNING")
+    env = command_env(production_settings(tmp_path))
+    check = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    before = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert before.returncode != 0 and "voicechat.E008" in before.stderr, before.stderr  # no collectstatic yet
+    manage(env, "collectstatic", "--no-input")
+    said = manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert "System check identified no issues (0 silenced)." in said

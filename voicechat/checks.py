@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from voicechat.realtime.endpoint import Provider, openai_realtime_url, provider_for, realtime_url
+from voicechat.static_files import HashedStaticFilesStorage
 
 
 @register()
@@ -84,3 +85,20 @@ def check_secret_key(app_configs, **kwargs) -> list:
             )
         ]
     return []
+
+
+@register(deploy=True)
+def check_static_manifest(app_configs, **kwargs) -> list:
+    """With hashed static names on, every page needs the manifest `collectstatic` writes."""
+    if not settings.STATIC_HASHED:
+        return []
+    manifest = Path(settings.STATIC_ROOT) / HashedStaticFilesStorage.manifest_name
+    if manifest.is_file():
+        return []
+    return [
+        Error(
+            f"STATIC_HASHED is on and {manifest} is missing: every page would fail with a server error.",
+            hint="Run `manage.py collectstatic --no-input` with the same STATIC_ROOT.",
+            id="voicechat.E008",
+        )
+    ]

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers a load balancer whatever its Host, over plain HTTP too.
+    "voicechat.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,8 +122,6 @@ TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 
 # HTTPS and browser protections; the development server (DEBUG on) speaks plain HTTP.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-# A load balancer's or monitor's health check may speak plain HTTP to an app worker.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True

@@ -94,3 +94,12 @@ async def test_plain_http_is_answered_even_when_https_is_required(settings):
 async def test_no_sign_in_needed_and_only_reads_allowed():
     assert (await AsyncClient().head("/healthz")).status_code == 200
     assert (await AsyncClient().post("/healthz")).status_code == 405
+
+
+async def test_any_host_is_answered_as_a_load_balancer_names_the_worker(settings):
+    """A probe sends the worker's address as its Host; every other path still refuses it."""
+    settings.ALLOWED_HOSTS = ["voice.example.com"]
+    response = await health(headers={"host": "10.0.0.7:8001"})
+    assert response.status_code == 200 and json.loads(response.content) == HEALTHY
+    refused = await AsyncClient().get("/accounts/login/", headers={"host": "10.0.0.7:8001"})
+    assert refused.status_code == 400

@@ -159,6 +159,35 @@ async def test_a_token_endpoint_that_never_answers_hangs_no_conversation(
     assert len(managed_identity.issued) == 1 and entra_service.bearers == []
 
 
+async def test_a_hanging_token_endpoint_is_asked_once_and_holds_no_shared_thread(
+    entra_service, managed_identity, user, settings
+):
+    """Eight conversations start while the identity endpoint hangs: one request, one thread."""
+    settings.REALTIME_MAX_SESSIONS_PER_USER = 0  # no limit: all eight are the same user's
+    settings.REALTIME_CONNECT_TIMEOUT = 1.0
+    settings.REALTIME_CONNECT_RETRIES = 0
+    managed_identity.hang = True
+    loop = asyncio.get_running_loop()
+    try:
+        browsers = await asyncio.gather(*(open_socket(user) for _ in range(8)))
+        closed = await asyncio.gather(*(browser.until_closed() for browser in browsers))
+        assert [browser.close_code for browser in browsers] == [4504] * 8
+        assert all(events[-1]["error"]["code"] == "timeout" for events in closed)
+        assert len(managed_identity.requests) == 1
+        # The event loop's default executor (host name lookups) is free meanwhile.
+        assert await asyncio.wait_for(loop.run_in_executor(None, lambda: "free"), 1) == "free"
+    finally:
+        managed_identity.release()
+    for _ in range(100):  # the one request ends once answered; its token is never used
+        if managed_identity.issued:
+            break
+        await asyncio.sleep(0.05)
+    assert len(managed_identity.issued) == 1 and entra_service.bearers == []
+    browser, _ = await started(user)  # and the next conversation asks anew
+    await browser.disconnect()
+    assert len(managed_identity.requests) == 2 and entra_service.bearers == managed_identity.issued[1:]
+
+
 async def test_the_service_refusing_the_token_names_the_role(entra_service, managed_identity, user):
     entra_service.entra_tokens = []  # the service accepts none of the identity's tokens
     _, message, found = await refused(user, "refused the server's Microsoft Entra ID token (HTTP 401)", 4401)

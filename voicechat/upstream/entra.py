@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from voicechat.realtime.endpoint import ENTRA_SCOPE
@@ -31,6 +32,21 @@ class EntraCredential:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._credential: DefaultAzureCredential | None = None
+        # A thread of its own: a sign-in that hangs (an identity endpoint that never answers,
+        # a stuck `az`) holds it, never the event loop's default executor, which also looks
+        # up host names for every connection.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entra-token")
+        self._asking: Future[str] | None = None
+
+    def ask(self) -> Future[str]:
+        """The token being asked for now, shared by every connection that waits meanwhile, or a new request.
+
+        However many conversations start while the credential is slow, it is asked once at a time.
+        """
+        with self._lock:
+            if self._asking is None or self._asking.done():
+                self._asking = self._executor.submit(self.token)
+            return self._asking
 
     def token(self) -> str:
         """A token for Azure OpenAI; blocking (HTTP, or a subprocess such as `az`): call it in a thread."""
@@ -58,6 +74,7 @@ class EntraCredential:
         """Let the credential go; the next token makes a new one, from the environment as it is then."""
         with self._lock:
             credential, self._credential = self._credential, None
+            self._asking = None
         if credential is not None:
             credential.close()
 
@@ -66,11 +83,15 @@ credential = EntraCredential()
 
 
 async def entra_token(wait_seconds: float) -> str:
-    """A token for this connection, asked in a worker thread so the event loop never waits on it."""
+    """A token for this connection, asked in the credential's thread so the event loop never waits on it."""
+    asking = asyncio.wrap_future(credential.ask())
     try:
-        # The thread cannot be stopped: on a timeout it finishes (or fails) on its own, unheard.
-        return await asyncio.wait_for(asyncio.to_thread(credential.token), wait_seconds)
+        async with asyncio.timeout(wait_seconds):
+            # Shielded: the request is shared, and one connection giving up ends it for no other.
+            return await asyncio.shield(asking)
     except TimeoutError:
+        # The thread cannot be stopped: the request finishes (or fails) on its own, unheard.
+        asking.add_done_callback(_unheard)
         logger.warning("No Microsoft Entra ID token within %ss", wait_seconds)
         raise UpstreamError(failure_entra_timeout(wait_seconds)) from None
     except NoToken as error:
@@ -78,3 +99,9 @@ async def entra_token(wait_seconds: float) -> str:
         # no token, as none was issued; the user is told only where to look.
         logger.warning("No Microsoft Entra ID token: %s", error)
         raise UpstreamError(failure_entra_token()) from None
+
+
+def _unheard(asking: asyncio.Future) -> None:
+    """Take the outcome of a request everyone stopped waiting for, so asyncio does not report it."""
+    if not asking.cancelled():
+        asking.exception()

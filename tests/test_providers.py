@@ -159,6 +159,7 @@ async def test_a_token_endpoint_that_never_answers_hangs_no_conversation(
     assert len(managed_identity.issued) == 1 and entra_service.bearers == []
 
 
+@pytest.mark.usefixtures("database_connections_closed")  # eight sockets wait at once
 async def test_a_hanging_token_endpoint_is_asked_once_and_holds_no_shared_thread(
     entra_service, managed_identity, user, settings
 ):
@@ -186,6 +187,8 @@ async def test_a_hanging_token_endpoint_is_asked_once_and_holds_no_shared_thread
     browser, _ = await started(user)  # and the next conversation asks anew
     await browser.disconnect()
     assert len(managed_identity.requests) == 2 and entra_service.bearers == managed_identity.issued[1:]
+    async for found in Conversation.objects.filter(user=user):
+        await ended(found.pk)  # all nine saved before the test ends
 
 
 async def test_the_service_refusing_the_token_names_the_role(entra_service, managed_identity, user):

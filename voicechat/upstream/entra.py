@@ -85,13 +85,14 @@ credential = EntraCredential()
 async def entra_token(wait_seconds: float) -> str:
     """A token for this connection, asked in the credential's thread so the event loop never waits on it."""
     asking = asyncio.wrap_future(credential.ask())
+    # The thread cannot be stopped: if this connection stops waiting (a timeout, a closed
+    # socket), the request finishes or fails on its own, and asyncio must not report it.
+    asking.add_done_callback(_take_outcome)
     try:
         async with asyncio.timeout(wait_seconds):
             # Shielded: the request is shared, and one connection giving up ends it for no other.
             return await asyncio.shield(asking)
     except TimeoutError:
-        # The thread cannot be stopped: the request finishes (or fails) on its own, unheard.
-        asking.add_done_callback(_unheard)
         logger.warning("No Microsoft Entra ID token within %ss", wait_seconds)
         raise UpstreamError(failure_entra_timeout(wait_seconds)) from None
     except NoToken as error:
@@ -101,7 +102,6 @@ async def entra_token(wait_seconds: float) -> str:
         raise UpstreamError(failure_entra_token()) from None
 
 
-def _unheard(asking: asyncio.Future) -> None:
-    """Take the outcome of a request everyone stopped waiting for, so asyncio does not report it."""
+def _take_outcome(asking: asyncio.Future) -> None:
     if not asking.cancelled():
         asking.exception()

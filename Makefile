@@ -21,15 +21,15 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
-# The local development server: DEBUG on unless the environment says otherwise.
+# The local development server: DEBUG on unless the environment or .env says otherwise.
 run: $(VENV)/.run-installed
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py close_interrupted
 	$(BIN)/python manage.py bootstrap
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG_DEFAULT=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The same over HTTPS with a self-signed certificate, for a phone on the same network (browsers give
-# the microphone only to secure pages). For testing: DEBUG on unless the environment says otherwise.
+# the microphone only to secure pages). For testing: DEBUG on unless the environment or .env says otherwise.
 HTTPS_HOST ?= 0.0.0.0
 HTTPS_PORT ?= 8443
 .PHONY: https
@@ -37,7 +37,7 @@ https: $(VENV)/.run-installed
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py close_interrupted
 	$(BIN)/python manage.py bootstrap
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve_https --host $(HTTPS_HOST) --port $(HTTPS_PORT)
+	DEBUG_DEFAULT=true $(BIN)/python manage.py serve_https --host $(HTTPS_HOST) --port $(HTTPS_PORT)
 
 # Browser tests drive Debian's Chromium; the deployment tests (deploy/) run Debian's nginx and
 # systemd-analyze. Each is installed when missing.

@@ -12,7 +12,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
+# DEBUG_DEFAULT: DEBUG when neither the environment nor `.env` sets it (`make run` and
+# `make https` set it to true, so a DEBUG in `.env` still wins over them).
+DEBUG = env.bool("DEBUG", default=env.bool("DEBUG_DEFAULT", default=False))
 # A fixed development key is only acceptable while DEBUG is on; the check
 # voicechat.E001 refuses to run a non-debug server without a real one.
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-key")

@@ -4,13 +4,13 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 import threading
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
 
+from tests.app_process import free_port
 from tests.browser_socket import BrowserSocket
 from tests.conftest import session_cookie
 from tests.fake_service import tone
@@ -209,12 +209,6 @@ async def test_refused_event_echoes_its_event_id(fake_service, user):
 
 
 # Upstream failures
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def expect_failure(user, reason: str, text: str, close_code: int, *, retries: int = 0) -> Conversation:

@@ -158,9 +158,7 @@ def test_totals_of_a_conversation(user):
         record=TranscriptionUsage(item_id="item_1", kind="duration", seconds=60, total_tokens=0),
     )
     for seconds in (90, 30):
-        ledger.update_time(
-            entry_id=ledger.open_time(conversation_id=conversation.pk), seconds=seconds
-        )
+        ledger.update_time(entry_id=ledger.open_time(conversation_id=conversation.pk), seconds=seconds)
     services.record_save(conversation_id=other.pk, record=REPLY)
     totals = ledger.conversation_usage(conversation_id=conversation.pk)
     assert (totals.tokens, totals.cost, totals.seconds, totals.minutes) == (

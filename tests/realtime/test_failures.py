@@ -60,8 +60,6 @@ def test_status_codes():
     assert failure_for_status(503, deployment="d").reason == "upstream_error"
 
 
-
-
 def test_a_refused_key_or_token_names_what_to_fix():
     azure_key = failure_for_status(401, deployment="d")
     entra = failure_for_status(403, deployment="d", provider=Provider.AZURE, auth=Auth.ENTRA_ID)

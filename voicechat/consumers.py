@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.db import DatabaseError
 
-from voicechat import ledger, live, services, session_log, shutdown
+from voicechat import heartbeat, ledger, live, services, session_log, shutdown
 from voicechat.conf import RealtimeConfig, realtime_config
 from voicechat.models import EndReason
 from voicechat.realtime import deadlines
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_DETAIL = "The server was stopped."
 
-_last_sweep: float | None = None  # when this process last ended conversations left by a crash
-
 
 async def open_upstream(config: RealtimeConfig) -> Upstream:
     if config.uses_local_engine:
@@ -59,6 +57,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     writer: RecordWriter | None = None
     pump: asyncio.Task | None = None
     watchdog: asyncio.Task | None = None
+    held: heartbeat.Held | None = None  # in this process's heartbeat
     time_entry_id: int | None = None
     listening = False  # to requests to end the conversation from the admin (voicechat.live)
     ended = False
@@ -173,6 +172,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             conversation.pk, epoch=conversation.resumes, retry_seconds=limits.save_retry_seconds, notify=self.saving
         )
         self.watchdog = asyncio.create_task(self.watch())
+        # This process tells the database, now and then, that it holds the conversation.
+        self.held = heartbeat.Held(conversation.pk, self.time_entry_id, started=self.deadlines.started)
+        heartbeat.hold(self.held)
         self.shutdown = shutdown.Ending(self.end_at_shutdown)
         shutdown.register(self.shutdown)
         try:
@@ -340,9 +342,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         logger.info("Conversation %s resumed in a new session (%s)", self.writer.conversation_id, failure.reason)
 
     async def watch(self) -> None:
-        """End the conversation at its limits, and tell the database, now and then, that it is held."""
+        """End the conversation at its limits (this process's heartbeat says it is held)."""
         loop = asyncio.get_running_loop()
-        next_beat = loop.time() + services.HEARTBEAT_SECONDS
         while not self.ended:
             now = loop.time()
             due = self.deadlines.due(now)
@@ -350,10 +351,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 logger.info("Conversation %s: %s reached", self.writer.conversation_id, due)
                 await self.fail(self.limit_failure(due))
                 return
-            if now >= next_beat:
-                self.heartbeat()
-                next_beat = now + services.HEARTBEAT_SECONDS
-            wake = min(next_beat, self.deadlines.next_due() or next_beat)
+            wake = self.deadlines.next_due()
+            if wake is None:
+                return  # no limit is set
             await asyncio.sleep(max(0.05, wake - now))
 
     def limit_failure(self, due: str) -> Failure:
@@ -365,21 +365,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             "This conversation used the rest of today's conversation time and was ended; it is saved. "
             "The budget renews at midnight; staff can reset it."
         )
-
-    def heartbeat(self) -> None:
-        global _last_sweep
-        now = asyncio.get_running_loop().time()
-        self.writer.call(
-            services.conversation_alive,
-            conversation_id=self.writer.conversation_id,
-            time_entry_id=self.time_entry_id,
-            seconds=now - self.deadlines.started,
-        )
-        if _last_sweep is None or now - _last_sweep >= services.HEARTBEAT_SECONDS:
-            # Conversations a crashed process left open are ended by the live ones, so
-            # nothing stays "in progress" for ever without a scheduled command.
-            _last_sweep = now
-            self.writer.call(services.conversations_close_interrupted)
 
     async def saving(self, ok: bool) -> None:
         """Tell the page when its turns cannot be saved for now, and when they are again."""
@@ -470,7 +455,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.upstream.close()
         self.bridge.finish(EndReason(reason).label.lower())
         self.save_records()
-        self.heartbeat()  # the socket's connected time, to the end
+        if self.held is not None:
+            heartbeat.release(self.held)
+        self.writer.call(  # the socket's connected time, to the end
+            services.conversation_alive,
+            conversation_id=self.writer.conversation_id,
+            time_entry_id=self.time_entry_id,
+            seconds=asyncio.get_running_loop().time() - self.deadlines.started,
+        )
         self.writer.end(reason, detail)
         session_log.ended(
             conversation_id=self.writer.conversation_id,

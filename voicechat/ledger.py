@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -76,6 +77,29 @@ def open_time(*, conversation_id: int) -> int:
 def update_time(*, entry_id: int, seconds: float) -> None:
     """Set a socket's connected time so far (every 30 s, and once at its end)."""
     UsageEntry.objects.filter(pk=entry_id, kind=UsageEntry.Kind.TIME).update(seconds=_seconds(seconds))
+
+
+# SQLite before 3.32 takes at most 999 parameters in a statement.
+_ROWS_PER_STATEMENT = 400
+
+
+def update_times(seconds_by_entry: dict[int, float]) -> None:
+    """Set the connected time so far of several sockets at once, never below what is saved."""
+    # One statement for them all, in SQL that SQLite and PostgreSQL both take: the ORM's
+    # CASE of a few hundred entries took 0.1 s of CPU, and a statement per entry as many
+    # round trips, each taking the GIL back from the relay (heartbeat.py).
+    # Never lower: a socket's own last write, at its end, may have come first.
+    quote = connection.ops.quote_name
+    table, seconds, pk, kind = (quote(name) for name in (UsageEntry._meta.db_table, "seconds", "id", "kind"))
+    entries = [(entry_id, _seconds(value)) for entry_id, value in seconds_by_entry.items()]
+    with connection.cursor() as cursor:
+        for start in range(0, len(entries), _ROWS_PER_STATEMENT):
+            rows = entries[start : start + _ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"UPDATE {table} SET {seconds} = v.column2 FROM (VALUES {', '.join(['(%s, %s)'] * len(rows))}) AS v "
+                f"WHERE {table}.{pk} = v.column1 AND {table}.{kind} = %s AND {table}.{seconds} < v.column2",
+                [value for row in rows for value in row] + [UsageEntry.Kind.TIME.value],
+            )
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,15 @@ def conversation_alive(*, conversation_id: int, time_entry_id: int | None = None
         ledger.update_time(entry_id=time_entry_id, seconds=seconds)
 
 
+def conversations_alive(alive: list[tuple[int, int | None, float]]) -> None:
+    """A process still holds these conversations: (conversation id, time entry id, connected seconds)."""
+    if not alive:
+        return
+    held = Conversation.objects.filter(pk__in=[conversation_id for conversation_id, _, _ in alive])
+    held.filter(ended_at__isnull=True).update(last_seen_at=timezone.now())
+    ledger.update_times({entry_id: seconds for _, entry_id, seconds in alive if entry_id is not None})
+
+
 def conversations_close_interrupted(*, stale_after: timedelta = STALE_AFTER) -> int:
     """End the open conversations no server has held for a while (left by a crash); how many."""
     cutoff = timezone.now() - stale_after

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicechat.realtime.client_events import RefusedFrame, check_client_frame, error_event
 
@@ -123,3 +125,54 @@ def test_the_apps_own_events_are_accepted(event):
 def test_the_apps_own_events_are_checked(event, message):
     with pytest.raises(RefusedFrame, match=message):
         check_client_frame(json.dumps(event), None, max_bytes=4096)
+
+
+PAGE_APPEND = '{"type":"input_audio_buffer.append","audio":"%s"}'
+
+
+def test_the_pages_audio_chunks_are_read_as_json_would_read_them():
+    chunk = PAGE_APPEND % "AAECAwQF/+8="
+    assert check_client_frame(chunk, None, max_bytes=1024) == json.loads(chunk)
+
+
+@pytest.mark.parametrize(
+    ("frame", "audio"),
+    [
+        (PAGE_APPEND % r"ab\"c", 'ab"c'),  # an escape: not base64, so parsed
+        (PAGE_APPEND % "h\u00e9llo", "h\u00e9llo"),
+        (PAGE_APPEND % "AAAA" + " ", "AAAA"),
+    ],
+)
+def test_chunks_in_any_other_form_are_parsed(frame, audio):
+    assert check_client_frame(frame, None, max_bytes=1024)["audio"] == audio
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (PAGE_APPEND % "", '"audio": base64'),
+        (PAGE_APPEND % "AA\nAA", "not valid JSON"),  # a raw control character in a JSON string
+        (PAGE_APPEND % 'AA"AA', "not valid JSON"),
+        (PAGE_APPEND % "AAAA" + "}", "not valid JSON"),
+    ],
+)
+def test_chunks_that_look_like_the_pages_but_are_not_valid_are_refused(frame, message):
+    with pytest.raises(RefusedFrame, match=message):
+        check_client_frame(frame, None, max_bytes=1024)
+
+
+@given(st.text(max_size=40))
+def test_a_chunk_is_accepted_with_the_same_audio_or_refused_whatever_its_characters(audio):
+    frame = PAGE_APPEND % audio
+    try:
+        expected = json.loads(frame)
+    except ValueError:
+        expected = None
+    try:
+        event = check_client_frame(frame, None, max_bytes=1024)
+    except RefusedFrame:
+        event = None
+    if expected is not None and expected["audio"]:
+        assert event == expected
+    else:
+        assert event is None

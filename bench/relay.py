@@ -175,6 +175,14 @@ class Bench:
             env["REDIS_URL"] = args.redis_url
         self.env = env
         self.users = [USERNAME.format(i) for i in range(1, max(self.levels_all()) + 1)]
+        self.all_cpus = sorted(os.sched_getaffinity(0))
+        self.app_cpus = self.all_cpus
+        if args.pin:
+            # The app's process on a core of its own, the generator and the service (which this
+            # process starts, and so pins too) on the others: they would take turns with the app
+            # on its core, and their share of its latency is no part of the app's cost.
+            self.app_cpus = self.all_cpus[-1:]
+            os.sched_setaffinity(0, self.all_cpus[:-1])
 
     def levels_all(self) -> list[int]:
         return self.args.levels + self.ramp()
@@ -211,9 +219,9 @@ class Bench:
         self.manage("migrate", "--no-input", "-v", "0")
         self.manage("shell", "-c", CREATE_USERS.format(template=USERNAME, count=len(self.users), password=PASSWORD))
 
-    def start_server(self, name: str, extra: str, log_name: str) -> tuple[subprocess.Popen, int]:
+    def start_server(self, name: str, extra: str, log_name: str, cpus: list[int]) -> tuple[subprocess.Popen, int]:
         port = free_port()
-        command = [sys.executable]
+        command = ["taskset", "--cpu-list", ",".join(map(str, cpus)), sys.executable]
         for part in SERVERS[name]:
             command += shlex.split(extra) if part == "{args}" else [part.format(port=port, app=self.args.app)]
         log = self.logs / f"{log_name}.log"
@@ -240,7 +248,7 @@ class Bench:
             progress(f"Logging in {len(missing)} users through the login form (once; their cookies are kept)")
             started = time.monotonic()
             # Password hashing is the slow part: a process per core for the logins only.
-            server, port = self.start_server("uvicorn", "--workers 2 --no-access-log", "login-server")
+            server, port = self.start_server("uvicorn", "--workers 2 --no-access-log", "login-server", self.all_cpus)
             try:
                 cookies |= pool.submit(
                     load.log_in_all, f"http://127.0.0.1:{port}", missing, PASSWORD, self.args.login_concurrency
@@ -302,7 +310,7 @@ class Bench:
         return results
 
     def measure_app(self, pool: ProcessPoolExecutor, name: str, cookies: list[str], pids: dict[str, int]):
-        server, port = self.start_server(name, self.args.args[name], f"{name}-{len(cookies)}")
+        server, port = self.start_server(name, self.args.args[name], f"{name}-{len(cookies)}", self.app_cpus)
         try:
             targets = [
                 load.Target(
@@ -368,6 +376,8 @@ def report(bench: Bench, results: dict) -> None:
         f"{args.chunk_ms} ms chunks, {1000 / args.chunk_ms:g} a second per session, "
         f"{args.warmup:g} s warm-up + {args.measure:g} s measured per level"
     )
+    if args.pin:
+        print(f"The app process runs on CPU {bench.app_cpus[0]}; the generator and the service on the others.")
     print("Latency: chunk sent to its echo received, in the generator. Added = app path - direct, same percentile.")
     print(
         "CPU and memory: the app process, from /proc. MB/session: resident memory added per session once all are\n"
@@ -470,10 +480,21 @@ def main() -> None:
     parser.add_argument(
         "--chunk-ms", type=int, default=100, help="audio per frame, sent as often (default 100; the page sends 40)"
     )
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds streamed before measuring (default 2)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds streamed before measuring, while the sessions' first database writes end (default 5)",
+    )
     parser.add_argument("--measure", type=float, default=8.0, help="seconds measured per level (default 8)")
     parser.add_argument(
         "--settle", type=float, default=60, help="seconds to wait, at most, for a quiet machine before each run"
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=len(os.sched_getaffinity(0)) > 1,
+        help="the app process on the last core, everything the bench starts on the others (default: on)",
     )
     parser.add_argument("--sqlite", action="store_true", help="SQLite and the in-memory channel layer instead")
     parser.add_argument("--database-url", default=POSTGRES_URL, help=f"default {POSTGRES_URL}")

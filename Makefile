@@ -52,6 +52,7 @@ test: $(VENV)/.dev-installed
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq nginx systemd >/dev/null; }
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	node --test tests/js/
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest
 

@@ -458,12 +458,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.save_records()
         if self.held is not None:
             heartbeat.release(self.held)
-        self.writer.call(  # the socket's connected time, to the end
-            services.conversation_alive,
-            conversation_id=self.writer.conversation_id,
-            time_entry_id=self.time_entry_id,
-            seconds=asyncio.get_running_loop().time() - self.deadlines.started,
-        )
+        # The socket's connected time, to the end: the heartbeat's own write, for this one.
+        seconds = asyncio.get_running_loop().time() - self.deadlines.started
+        alive = [(self.writer.conversation_id, self.time_entry_id, seconds)]
+        self.writer.call(services.conversations_alive, alive=alive)
         self.writer.end(reason, detail)
         session_log.ended(
             conversation_id=self.writer.conversation_id,

@@ -79,7 +79,7 @@ def update_time(*, entry_id: int, seconds: float) -> None:
     UsageEntry.objects.filter(pk=entry_id, kind=UsageEntry.Kind.TIME).update(seconds=_seconds(seconds))
 
 
-# SQLite before 3.32 takes at most 999 parameters in a statement.
+# A statement's parameters are bounded (SQLite 32,766, PostgreSQL 65,535): two a row.
 _ROWS_PER_STATEMENT = 400
 
 

@@ -84,13 +84,6 @@ def conversation_start(
         )
 
 
-def conversation_alive(*, conversation_id: int, time_entry_id: int | None = None, seconds: float = 0) -> None:
-    """The server still holds the conversation: note when, and the socket's connected time so far."""
-    Conversation.objects.filter(pk=conversation_id, ended_at__isnull=True).update(last_seen_at=timezone.now())
-    if time_entry_id is not None:
-        ledger.update_time(entry_id=time_entry_id, seconds=seconds)
-
-
 def conversations_alive(alive: list[tuple[int, int | None, float]]) -> None:
     """A process still holds these conversations: (conversation id, time entry id, connected seconds)."""
     if not alive:

@@ -78,6 +78,32 @@ async def test_a_beat_never_lowers_the_time_a_socket_saved_at_its_end(user, hold
     assert (await seen_and_seconds(conversation_id, entry_id))[2] == Decimal("50")
 
 
+async def test_a_beat_writes_many_conversations_in_slices_with_a_pause_between_them(user, holding, monkeypatch):
+    monkeypatch.setattr(heartbeat, "PER_CALL", 2)
+    monkeypatch.setattr(heartbeat, "PAUSE", 0.05)
+    write, slices = services.conversations_alive, []
+
+    def counted(alive):
+        slices.append(sorted(conversation_id for conversation_id, _, _ in alive))
+        write(alive)
+
+    monkeypatch.setattr(services, "conversations_alive", counted)
+    opened = [await open_conversation(user) for _ in range(5)]
+    for conversation_id, entry_id in opened:
+        holding(conversation_id, entry_id, connected=30)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    await heartbeat.beat()
+
+    assert loop.time() - began >= 2 * 0.05  # two pauses, between three slices
+    assert sorted(len(one) for one in slices) == [1, 2, 2]
+    written = [conversation_id for one in slices for conversation_id in one]
+    assert sorted(written) == sorted(conversation_id for conversation_id, _ in opened)
+    for one in opened:
+        assert (await seen_and_seconds(*one))[2] >= Decimal("30")
+
+
 async def test_the_beat_repeats_while_conversations_are_held_and_stops_with_the_last(user, holding, monkeypatch):
     monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0.05)
     conversation_id, entry_id = await open_conversation(user)

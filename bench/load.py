@@ -89,6 +89,7 @@ class LevelResult:
     rss_streaming: int  # ... at the end of the window, every session streaming (and any backlog queued)
     machine_busy: float  # share of all cores busy over the window, every process counted
     loadavg: str
+    window_at: tuple[float, float]  # the measured window, on the wall clock (time.time())
 
 
 # Processes, read from /proc: CPU time, resident memory, and the machine as a whole.
@@ -391,6 +392,7 @@ async def _run_level(
     rss_open = rss_bytes(app) if app else 0
     start = time.perf_counter_ns() + 200_000_000
     window = (start + int(warmup * 1e9), start + int((warmup + measure) * 1e9))
+    wall = time.time() - time.perf_counter_ns() / 1e9
     streaming = asyncio.create_task(_stream(pages, start, window, rng, audio.period_ns))
 
     async def sample_at(at_ns: int) -> tuple[dict[str, float], tuple[int, int], int]:
@@ -435,6 +437,7 @@ async def _run_level(
         rss_streaming=rss_streaming,
         machine_busy=busy,
         loadavg=load,
+        window_at=(wall + window[0] / 1e9, wall + window[1] / 1e9),
     )
 
 

@@ -350,7 +350,9 @@ def test_no_page_breaks_the_content_security_policy(threaded_fake_service, user,
             admin_page.fill("input[name=password]", "s3cret-pass")
             admin_page.click("input[type=submit]")
             expect(admin_page.locator("#site-name")).to_be_visible()
-            # The admin's own scripts run: its theme switch changes the page.
+            # The admin's own scripts run: its theme switch changes the page. The switch only
+            # listens once the page's load event has fired (admin/js/theme.js).
+            admin_page.wait_for_load_state("load")
             theme = admin_page.evaluate("document.documentElement.dataset.theme || 'auto'")
             admin_page.click("button.theme-toggle")
             assert admin_page.evaluate("document.documentElement.dataset.theme") != theme

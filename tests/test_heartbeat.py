@@ -70,7 +70,7 @@ async def test_one_beat_writes_every_held_conversation_and_ends_those_left_by_a_
 
 async def test_a_beat_never_lowers_the_time_a_socket_saved_at_its_end(user, holding):
     conversation_id, entry_id = await open_conversation(user)
-    await database_sync_to_async(ledger.update_time)(entry_id=entry_id, seconds=50)
+    await database_sync_to_async(ledger.update_times)({entry_id: 50})
     holding(conversation_id, entry_id, connected=10)
 
     await heartbeat.beat()

@@ -142,8 +142,8 @@ def test_connected_time(user):
         conversation,
         Decimal(0),
     )
-    ledger.update_time(entry_id=entry_id, seconds=30.0004)
-    ledger.update_time(entry_id=entry_id, seconds=47.25)
+    ledger.update_times({entry_id: 30.0004})
+    ledger.update_times({entry_id: 47.25})
     entry.refresh_from_db()
     assert entry.seconds == Decimal("47.250")
 
@@ -158,7 +158,7 @@ def test_totals_of_a_conversation(user):
         record=TranscriptionUsage(item_id="item_1", kind="duration", seconds=60, total_tokens=0),
     )
     for seconds in (90, 30):
-        ledger.update_time(entry_id=ledger.open_time(conversation_id=conversation.pk), seconds=seconds)
+        ledger.update_times({ledger.open_time(conversation_id=conversation.pk): seconds})
     services.record_save(conversation_id=other.pk, record=REPLY)
     totals = ledger.conversation_usage(conversation_id=conversation.pk)
     assert (totals.tokens, totals.cost, totals.seconds, totals.minutes) == (

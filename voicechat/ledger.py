@@ -74,11 +74,6 @@ def open_time(*, conversation_id: int) -> int:
     return entry.pk
 
 
-def update_time(*, entry_id: int, seconds: float) -> None:
-    """Set a socket's connected time so far (every 30 s, and once at its end)."""
-    UsageEntry.objects.filter(pk=entry_id, kind=UsageEntry.Kind.TIME).update(seconds=_seconds(seconds))
-
-
 # A statement's parameters are bounded (SQLite 32,766, PostgreSQL 65,535): two a row.
 _ROWS_PER_STATEMENT = 400
 

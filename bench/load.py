@@ -97,11 +97,17 @@ class LevelResult:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def process_stat(pid: int) -> tuple[str, int, int]:
+    """A process's name, parent's pid, and user and system CPU ticks (every thread)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        text = stat.read()
+    name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+    return name, int(fields[1]), int(fields[11]) + int(fields[12])
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process (every thread), in seconds."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return process_stat(pid)[2] / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from load import CLOCK_TICKS
+from load import CLOCK_TICKS, process_stat
 
 SYSTEM_UNDER_TEST = {"postgres", "redis-server"}
 BURST_SECONDS = 0.05  # CPU a single process takes within one sampling interval
@@ -43,13 +43,9 @@ def _processes() -> dict[int, tuple[str, int, int]]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                text = stat.read()
+            found[int(entry)] = process_stat(int(entry))
         except OSError:  # it ended meanwhile
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        found[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
     return found
 
 

@@ -9,6 +9,7 @@ generator run in processes of their own; only the generator times anything.
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -294,21 +295,13 @@ class Bench:
             if level > max(args.levels) and not ramping:
                 break
             progress(f"{level} sessions: direct")
-
-            def measure_direct(level: int = level) -> load.LevelResult:
-                settle(args.settle)
-                return pool.submit(
-                    load.run_level, [direct] * level, args.warmup, args.measure, pids, args.seed, args.chunk_ms
-                ).result()
-
-            results["direct"][level] = self.measured(f"direct {level}", measure_direct)
+            measure = functools.partial(self.measure_direct, pool, [direct] * level, pids)
+            results["direct"][level] = self.measured(f"direct {level}", measure)
             for name in ramping:
                 progress(f"{level} sessions: {name}")
                 try:
-                    result = self.measured(
-                        f"{name} {level}",
-                        lambda name=name, level=level: self.measure_app(pool, name, cookies[:level], pids),
-                    )
+                    measure = functools.partial(self.measure_app, pool, name, cookies[:level], pids)
+                    result = self.measured(f"{name} {level}", measure)
                 except RuntimeError as error:
                     progress(f"  {name} failed at {level} sessions: {error}")
                     results[name][level] = str(error)
@@ -336,6 +329,13 @@ class Bench:
             self.disturbed.append(f"{label}, attempt {attempt + 1}{kept}: {', '.join(map(str, bursts))}")
             progress(f"  another process took CPU in the window: {', '.join(map(str, bursts))}")
         return result
+
+    def measure_direct(
+        self, pool: ProcessPoolExecutor, targets: list[load.Target], pids: dict[str, int]
+    ) -> load.LevelResult:
+        args = self.args
+        settle(args.settle)
+        return pool.submit(load.run_level, targets, args.warmup, args.measure, pids, args.seed, args.chunk_ms).result()
 
     def measure_app(self, pool: ProcessPoolExecutor, name: str, cookies: list[str], pids: dict[str, int]):
         server, port = self.start_server(name, self.args.args[name], f"{name}-{len(cookies)}", self.app_cpus)

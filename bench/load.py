@@ -86,6 +86,7 @@ class LevelResult:
     cpu: dict[str, float]  # CPU seconds per process name over the window
     rss_before: int  # bytes, of the process named "app", before the sessions opened
     rss_open: int  # ... once every session is open, before any audio
+    open_seconds: float  # to open every session, CONNECT_CONCURRENCY at a time, as after a restart
     rss_streaming: int  # ... at the end of the window, every session streaming (and any backlog queued)
     machine_busy: float  # share of all cores busy over the window, every process counted
     loadavg: str
@@ -390,7 +391,9 @@ async def _run_level(
     app = pids.get("app")
     rss_before = rss_bytes(app) if app else 0
     echoes = Echoes()
+    opening = time.perf_counter()
     pages = await _open_all(targets, echoes, audio, within=30 + len(targets) * 0.2)
+    open_seconds = time.perf_counter() - opening
     # A full collection of this process's objects stopped it for ~0.1 s, a stall it would
     # have timed as the app's: no collection while it streams.
     gc.collect()
@@ -440,6 +443,7 @@ async def _run_level(
         cpu={name: cpu_last[name] - cpu_first[name] for name in pids},
         rss_before=rss_before,
         rss_open=rss_open,
+        open_seconds=open_seconds,
         rss_streaming=rss_streaming,
         machine_busy=busy,
         loadavg=load,

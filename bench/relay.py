@@ -410,13 +410,14 @@ def report(bench: Bench, results: dict) -> None:
     print(
         "CPU and memory: the app process, from /proc. MB/session: resident memory added per session once all are\n"
         "open; 'streaming': at the end of the window (with whatever backlog an overloaded app has queued).\n"
-        "'Rest' is CPU (in cores) that other processes used meanwhile.\n"
+        f"'Open': seconds to open every session, {load.CONNECT_CONCURRENCY} at a time (as pages reconnect after a\n"
+        "restart). 'Rest' is CPU (in cores) that other processes used meanwhile.\n"
     )
     direct_results = results["direct"]
     header = (
         f"{'sessions':>8} {'direct p50/p99':>15} {'app p50/p99':>15} {'added p50':>10} {'added p99':>10} "
-        f"{'app CPU':>8} {'CPU/session':>12} {'MB/session':>11} {'streaming':>10} {'lost':>5} {'errors':>6} "
-        f"{'gen lag p99':>12} {'gen/echo CPU':>13} {'rest':>5} {'load avg':>15}"
+        f"{'app CPU':>8} {'CPU/session':>12} {'MB/session':>11} {'streaming':>10} {'open':>7} {'lost':>5} "
+        f"{'errors':>6} {'gen lag p99':>12} {'gen/echo CPU':>13} {'rest':>5} {'load avg':>15}"
     )
     print("direct (the generator and the echo service alone, the baseline)")
     print(
@@ -450,7 +451,7 @@ def report(bench: Bench, results: dict) -> None:
                 f"{percentile(result.latencies_ns, 50):>6.2f} /{percentile(result.latencies_ns, 99):>6.2f} ms "
                 f"{added(result, direct, 50):>7.2f} ms {added(result, direct, 99):>7.2f} ms "
                 f"{cpu:>7.0%} {cpu / level:>11.2%} "
-                f"{memory(result, 'open'):>11.3f} {memory(result, 'streaming'):>10.3f} "
+                f"{memory(result, 'open'):>11.3f} {memory(result, 'streaming'):>10.3f} {result.open_seconds:>5.1f} s "
                 f"{result.lost:>5} {result.error_count:>6} "
                 f"{percentile(result.lags_ns, 99):>9.2f} ms "
                 f"{result.cpu['generator'] / result.seconds:>5.0%} / {result.cpu['echo'] / result.seconds:>4.0%} "
@@ -591,6 +592,7 @@ def summary_json(results: dict) -> dict:
                 "seconds": r.seconds,
                 "rss_before": r.rss_before,
                 "rss_open": r.rss_open,
+                "open_seconds": r.open_seconds,
                 "rss_streaming": r.rss_streaming,
                 "machine_busy": r.machine_busy,
                 "loadavg": r.loadavg,

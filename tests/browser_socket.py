@@ -49,5 +49,6 @@ class BrowserSocket:
             events.append(event)
         return events
 
-    async def disconnect(self) -> None:
-        await self.communicator.disconnect()
+    async def disconnect(self, timeout: float = 1) -> None:
+        """Close the socket; the app is cancelled if it has not finished within `timeout`."""
+        await self.communicator.disconnect(timeout=timeout)

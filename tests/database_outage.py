@@ -42,6 +42,9 @@ def _postgres(settings_dict: dict, allow: bool, drop_pid: int | None = None) -> 
         )
         if drop_pid is not None:
             admin_connection.execute("SELECT pg_terminate_backend(%s)", [drop_pid])
+    if not allow and connection.pool is not None:
+        # The pool's idle connections are closed, and those in use are when they come back.
+        connection.pool.drain()
 
 
 def _backend_pid() -> int | None:
@@ -53,8 +56,8 @@ async def database_outage() -> AsyncIterator[None]:
     """The app's database calls fail inside the block and work again after it."""
     if connection.vendor == "postgresql":
         settings_dict = connection.settings_dict
-        # The app's connection (in the thread its database calls run in) is dropped and no
-        # new one is let in; the test's own, which sets up and tears down, is spared.
+        # The app's connections (in the thread its database calls run in, and in the pool) are
+        # dropped and no new one is let in; the test's own, which sets up and tears down, is spared.
         app_pid = await database_sync_to_async(_backend_pid)()
         await database_sync_to_async(_postgres)(settings_dict, False, app_pid)
         try:

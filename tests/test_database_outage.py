@@ -43,7 +43,9 @@ async def test_a_conversation_that_ends_during_an_outage_is_saved_afterwards(fak
     browser, conversation_id = await started(user)
     async with database_outage():
         await spoken_turn(browser)
-        await browser.disconnect()
+        # The socket's end waits its turn in the database thread, behind calls that each wait
+        # for a connection until the pool gives up (DATABASE_POOL_TIMEOUT) on PostgreSQL.
+        await browser.disconnect(timeout=5)
     found = await ended(conversation_id, timeout=15)
     assert found.end_reason == "client_closed"
     assert [t.role for t in await turns_of(conversation_id)] == ["user", "assistant"]

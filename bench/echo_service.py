@@ -18,6 +18,7 @@ import sys
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 API_KEY = "bench-key"
@@ -72,8 +73,8 @@ class EchoSession(asyncio.Protocol):
         self.ws.send_text(json.dumps(created).encode())
 
     def frame(self, frame: Frame) -> None:
-        if frame.opcode not in (Opcode.TEXT, Opcode.CONT):
-            return  # pings are answered by the protocol itself
+        if frame.opcode not in (Opcode.TEXT, Opcode.CONT) or self.ws.state is not State.OPEN:
+            return  # pings are answered by the protocol itself; a chunk after the close goes unanswered
         self.parts.append(frame.data)
         if not frame.fin:
             return

@@ -146,7 +146,7 @@ def settle(seconds: float, cores_busy: float = QUIET_CORES) -> None:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.disturbed: list[str] = []  # each measurement another process's burst landed in
+        self.disturbed: list[str] = []  # each measurement another process or the host took CPU from
         STATE.mkdir(exist_ok=True)
         self.logs = Path(tempfile.mkdtemp(prefix="run-", dir=STATE))
         self.echo_port = free_port()
@@ -313,7 +313,7 @@ class Bench:
         return results
 
     def measured(self, label: str, measure: Callable[[], load.LevelResult]) -> load.LevelResult:
-        """Measure; again, at most --retries times, while another process's burst of CPU lands in the window."""
+        """Measure; again, at most --retries times, while another process or the host takes CPU in the window."""
         retries = self.args.retries
         for attempt in range(retries + 1):
             watch = neighbours.Watch()
@@ -322,12 +322,15 @@ class Bench:
                 result = measure()
             finally:
                 watch.stop()
-            bursts = watch.within(*result.window_at)
-            if not bursts:
+            causes = [str(burst) for burst in watch.within(*result.window_at)]
+            stolen = watch.stolen(*result.window_at)
+            if stolen > neighbours.STEAL_SHARE:
+                causes.append(f"the host (steal) {stolen:.1%} of the cores")
+            if not causes:
                 return result
             kept = "" if attempt < retries else " (kept: the last attempt)"
-            self.disturbed.append(f"{label}, attempt {attempt + 1}{kept}: {', '.join(map(str, bursts))}")
-            progress(f"  another process took CPU in the window: {', '.join(map(str, bursts))}")
+            self.disturbed.append(f"{label}, attempt {attempt + 1}{kept}: {', '.join(causes)}")
+            progress(f"  CPU taken from the window: {', '.join(causes)}")
         return result
 
     def measure_direct(
@@ -475,12 +478,13 @@ def report(bench: Bench, results: dict) -> None:
     if bench.disturbed:
         print(
             f"\nMeasured again (at most {args.retries} more times): another process took a burst of CPU "
-            f"(at least {neighbours.BURST_SECONDS:g} s within {neighbours.INTERVAL:g} s) in the window"
+            f"(at least {neighbours.BURST_SECONDS:g} s within {neighbours.INTERVAL:g} s) in the window, or the host\n"
+            f"took more than {neighbours.STEAL_SHARE:.0%} of the cores' time in it (steal time, for its other guests)"
         )
         for line in bench.disturbed:
             print(f"  {line}")
     else:
-        print("\nNo other process took a burst of CPU in a measured window.")
+        print("\nNo other process took a burst of CPU, nor the host its share, in a measured window.")
     print(f"\nThe generator's direct-path figures are its own floor; logs in {bench.logs}")
 
 
@@ -537,7 +541,8 @@ def main() -> None:
         "--retries",
         type=int,
         default=3,
-        help="measure a level again, at most this often, when another process's burst of CPU lands in it (default 3)",
+        help="measure a level again, at most this often, when another process's burst of CPU or the host's steal "
+        "lands in it (default 3)",
     )
     parser.add_argument(
         "--pin",

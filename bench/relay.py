@@ -329,7 +329,8 @@ class Bench:
             if not causes:
                 return result
             kept = "" if attempt < retries else " (kept: the last attempt)"
-            self.disturbed.append(f"{label}, attempt {attempt + 1}{kept}: {', '.join(causes)}")
+            p99 = f"p99 {percentile(result.latencies_ns, 99):.1f} ms"
+            self.disturbed.append(f"{label}, attempt {attempt + 1}{kept} ({p99}): {', '.join(causes)}")
             progress(f"  CPU taken from the window: {', '.join(causes)}")
         return result
 

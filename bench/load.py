@@ -119,10 +119,15 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_ticks() -> list[int]:
+    """The whole machine's CPU ticks since boot: user, nice, system, idle, iowait, irq, softirq, steal, ..."""
+    with open("/proc/stat") as stat:
+        return [int(v) for v in stat.readline().split()[1:]]
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of the whole machine since boot."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
+    values = cpu_ticks()
     idle = values[3] + values[4]  # idle and iowait
     total = sum(values[:8])  # guest time is already counted in user time
     return total - idle, total

@@ -313,6 +313,44 @@ async def test_an_ended_service_session_is_resumed_with_the_earlier_turns(fake_s
     assert (found.resumes, found.end_reason) == (1, "client_closed")
 
 
+async def test_what_the_user_says_while_a_new_service_session_opens_reaches_it(fake_service, user, settings):
+    settings.REALTIME_RETRY_MAX_SECONDS = 1.0
+    fake_service.script.expire_after_turns = 1
+    browser, conversation_id = await started(user)
+    fake_service.throttle_handshakes, fake_service.retry_after = 1, "1"  # the new session opens a second later
+    await spoken_turn(browser)
+    while "retry_in" not in (event := (await browser.until("voicechat.notice"))[-1]):
+        pass
+    assert event["retry_in"] == 1
+    fake_service.script.expire_after_turns = None  # the new session lasts
+    said = tone(300, frequency=660)
+    await browser.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(said).decode()})
+    await browser.send({"type": "input_audio_buffer.commit"})
+
+    events = await browser.until("response.done")  # the reply to what was said meanwhile
+
+    notices = [e["message"] for e in events if e["type"] == "voicechat.notice"]
+    assert notices == ["Reconnected: the assistant remembers 2 turns."]
+    second = fake_service.connections[1]
+    assert [e["type"] for e in second.received] == [
+        "session.update",
+        "conversation.item.create",
+        "conversation.item.create",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+    ]
+    assert fake_service.audio.endswith(said)
+    turns = await saved_turns(conversation_id, 4)
+    assert [(t.seq, t.role, t.status) for t in turns] == [
+        (1, "user", "completed"),
+        (2, "assistant", "completed"),
+        (3, "user", "completed"),
+        (4, "assistant", "completed"),
+    ]
+    await browser.disconnect()
+    assert (await ended(conversation_id)).resumes == 1
+
+
 async def test_resumptions_are_limited(fake_service, user, settings):
     settings.REALTIME_MAX_RESUMES = 1
     fake_service.script.drop_after_turns = 1

@@ -2,7 +2,7 @@
 
 import json
 
-from voicechat.realtime.bridge import Bridge
+from voicechat.realtime.bridge import HELD_BYTES, HELD_FULL, Bridge
 from voicechat.realtime.recorder import TurnRecord
 from voicechat.realtime.session_config import SessionSettings, Shape
 
@@ -10,7 +10,11 @@ SETTINGS = SessionSettings(voice="alloy", instructions="Be brief.", transcriptio
 
 
 def bridge(shape=Shape.GA) -> Bridge:
-    return Bridge(shape=shape, session=SETTINGS, max_client_frame_bytes=4096, clock=lambda: 1.0)
+    """A bridge whose service session is open, its configuration sent."""
+    b = Bridge(shape=shape, session=SETTINGS, max_client_frame_bytes=4096, clock=lambda: 1.0)
+    b.start()
+    b.data_to_send_upstream()
+    return b
 
 
 def test_the_server_configures_the_session_first():
@@ -128,3 +132,63 @@ def test_a_new_session_gets_the_conversation_so_far():
         )
     )
     assert b.records() == []
+
+
+def test_what_the_page_sends_between_two_sessions_follows_the_new_sessions_history():
+    b = bridge()
+    b.finish("session expired")
+    sent_meanwhile = [
+        '{"type": "input_audio_buffer.append", "audio": "AAAA"}',
+        '{"type": "input_audio_buffer.append", "audio": "BBBB"}',
+        '{"type": "input_audio_buffer.commit"}',
+    ]
+    for frame in sent_meanwhile:
+        b.receive_client(frame)
+    assert b.data_to_send_upstream() == []  # no session to send them to
+    assert b.data_to_send_client() == []
+    b.start()
+    frames = b.data_to_send_upstream()
+    assert json.loads(frames[0])["type"] == "session.update"
+    assert frames[1:] == sent_meanwhile
+    b.receive_client('{"type": "input_audio_buffer.clear"}')
+    assert b.data_to_send_upstream() == ['{"type": "input_audio_buffer.clear"}']  # as they come again
+
+
+def test_push_to_talk_held_across_two_sessions():
+    b = bridge()
+    b.receive_client('{"type": "voicechat.mode", "mode": "push_to_talk"}')
+    b.data_to_send_upstream()
+    b.data_to_send_client()
+    b.receive_upstream(json.dumps({"type": "response.created", "response": {"id": "r"}}))
+    b.finish("connection lost")
+    b.receive_client('{"type": "voicechat.talk", "action": "start"}')  # the reply went with the old session
+    b.receive_client('{"type": "input_audio_buffer.append", "audio": "AAAA"}')
+    b.start()
+    b.receive_client('{"type": "voicechat.talk", "action": "stop"}')
+    frames = [json.loads(f) for f in b.data_to_send_upstream()]
+    assert frames[0]["session"]["audio"]["input"]["turn_detection"] is None
+    assert [f["type"] for f in frames[1:]] == [
+        "input_audio_buffer.clear",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
+
+
+def test_what_is_held_is_bounded_and_the_page_told_once():
+    b = Bridge(shape=Shape.GA, session=SETTINGS, max_client_frame_bytes=HELD_BYTES, clock=lambda: 1.0)
+    b.start()
+    b.data_to_send_upstream()
+    b.finish("session expired")
+    chunk = json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 40_000})
+    fitting = HELD_BYTES // len(chunk)
+    for _ in range(fitting + 5):
+        b.receive_client(chunk)
+    notices = [json.loads(f) for f in b.data_to_send_client()]
+    assert notices == [{"type": "voicechat.notice", "message": HELD_FULL}]
+    b.start()
+    assert b.data_to_send_upstream()[1:] == [chunk] * fitting
+    b.finish("session expired")  # a new reconnection holds as much again
+    b.receive_client(chunk)
+    b.start()
+    assert b.data_to_send_upstream()[1:] == [chunk]

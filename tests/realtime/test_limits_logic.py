@@ -44,8 +44,12 @@ def test_a_window_limit_of_zero_never_is_over():
 
 
 def bridge(clock, **limits) -> Bridge:
+    """A bridge whose service session is open, its configuration sent."""
     session = SessionSettings(voice="alloy", instructions="", transcription_model="whisper-1", vad_silence_ms=200)
-    return Bridge(shape=Shape.GA, session=session, max_client_frame_bytes=1000, clock=clock, **limits)
+    relay = Bridge(shape=Shape.GA, session=session, max_client_frame_bytes=1000, clock=clock, **limits)
+    relay.start()
+    relay.data_to_send_upstream()
+    return relay
 
 
 def test_the_bridge_refuses_frames_beyond_the_rate_and_turns_abusive():

@@ -23,6 +23,12 @@ from voicechat.realtime.rate import TokenBucket, WindowCounter
 from voicechat.realtime.recorder import ClientInfo, Record, Recorder
 from voicechat.realtime.session_config import SessionSettings, Shape, session_update
 
+# Between one service session's end and the next one's start, what the page sends is held and
+# sent after the new session's configuration and history: a user who goes on talking while the
+# server reconnects loses nothing. At most this much, about 16 s of 24 kHz audio in base64.
+HELD_BYTES = 1 << 20
+HELD_FULL = "The voice service is still reconnecting: what you said after the first 16 seconds was not kept."
+
 
 class Bridge:
     def __init__(
@@ -53,13 +59,17 @@ class Bridge:
         self._to_client: list[str] = []
         self._response_active = False
         self._appended = 0  # audio frames sent since the buffer was last committed or cleared
+        self._open = False  # a service session is open: frames for it go out as they come
+        self._held_bytes = 0
 
     def start(self) -> None:
-        """Queue the server's own session configuration, then the conversation so far."""
-        self._response_active = False
-        self._appended = 0
-        self._to_upstream.append(session_update(self.shape, self._session, hands_free=self.hands_free))
+        """Queue the server's own session configuration, the conversation so far, then what the page sent meanwhile."""
+        held = self._to_upstream
+        self._to_upstream = [session_update(self.shape, self._session, hands_free=self.hands_free)]
         self._to_upstream.extend(history_items(self.shape, self.history()))
+        self._to_upstream.extend(held)
+        self._open = True
+        self._held_bytes = 0
 
     def history(self) -> list[tuple[int, str, str]]:
         """(seq, role, text) of every ended turn of the conversation, oldest first."""
@@ -92,6 +102,12 @@ class Bridge:
         if kind.startswith(CONTROL_PREFIX):
             self._control(event)
             return
+        if not self._open:
+            self._held_bytes += len(text)
+            if self._held_bytes > HELD_BYTES:
+                if self._held_bytes - len(text) <= HELD_BYTES:  # said once per reconnection
+                    self._to_client.append(json.dumps({"type": "voicechat.notice", "message": HELD_FULL}))
+                return
         if kind == "input_audio_buffer.append":
             self._appended += 1
         elif kind in ("input_audio_buffer.commit", "input_audio_buffer.clear"):
@@ -142,8 +158,15 @@ class Bridge:
     def finish(self, detail: str) -> None:
         """The service session is over: record the turns still waiting for their words."""
         self._recorder.finish(detail)
+        # Its reply and its input buffer went with it; what comes now waits for start().
+        self._open = False
+        self._response_active = False
+        self._appended = 0
 
     def data_to_send_upstream(self) -> list[str]:
+        """What to send to the service now: nothing while no session is open (it is held till then)."""
+        if not self._open:
+            return []
         frames, self._to_upstream = self._to_upstream, []
         return frames
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -122,6 +123,18 @@ def test_a_success_clears_the_failures(client, user):
     client.logout()
     for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         assert sign_in(client, "wrong").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_sign_in_log_is_kept_until_the_command_the_readme_gives_deletes_it(client, user):
+    assert sign_in(client, "s3cret-pass").status_code == 302
+    (entry,) = AccessLog.objects.all()
+    assert (entry.username, entry.ip_address) == ("alice", "127.0.0.1")
+    call_command("axes_reset_logs", age=30, stdout=io.StringIO())
+    assert AccessLog.objects.count() == 1  # new: kept
+    AccessLog.objects.update(attempt_time=F("attempt_time") - timedelta(days=31))
+    call_command("axes_reset_logs", age=30, stdout=io.StringIO())
+    assert AccessLog.objects.count() == 0
 
 
 @pytest.mark.django_db

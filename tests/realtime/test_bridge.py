@@ -18,10 +18,13 @@ def bridge(shape=Shape.GA) -> Bridge:
 
 
 def test_the_server_configures_the_session_first():
-    b = bridge(Shape.PREVIEW)
+    b = Bridge(shape=Shape.PREVIEW, session=SETTINGS, max_client_frame_bytes=4096, clock=lambda: 1.0)
+    b.receive_client('{"type": "input_audio_buffer.commit"}')
+    assert b.data_to_send_upstream() == []  # nothing before the configuration
     b.start()
-    (frame,) = b.data_to_send_upstream()
-    assert json.loads(frame)["session"]["modalities"] == ["text", "audio"]
+    configuration, commit = b.data_to_send_upstream()
+    assert json.loads(configuration)["session"]["modalities"] == ["text", "audio"]
+    assert commit == '{"type": "input_audio_buffer.commit"}'
 
 
 def test_client_frames_are_forwarded_as_they_are_or_answered_with_an_error():

@@ -6,8 +6,8 @@ On a virtual machine the same code on the same vCPU does not always run at the s
 and what it loses is not steal time: the host's other guests share the physical cores (their
 hyperthreads, their clock). Here a fixed loop of Python took 28 to 30 ms on a core for
 seconds at a time, then 50 to 57 ms, from one second to the next, on an otherwise idle
-machine; the app's CPU per session at 300 sessions was 0.14 to 0.18% of a core in the
-runs of one session and 0.26% in those of the session before, with the same code and bench.
+machine; the app's CPU per session at 300 sessions was 0.13 to 0.18% of a core in the
+runs of one session and 0.26% in those of the session before, with the same relay code.
 This runs the loop on every core at once, as the bench keeps them busy, and prints its time
 for each half second: steady figures near the fastest mean the host lets the bench run at
 full speed.

@@ -181,9 +181,13 @@ def test_requests_are_spread_over_both_workers(deployment):
     with client(deployment) as http:
         statuses = [http.get(f"{deployment.url}/healthz").status_code for _ in range(8)]
     assert statuses == [200] * 8
-    upstreams = [upstream for _, path, _, upstream in deployment.nginx.requests()[before:] if path == "/healthz"]
-    assert len(upstreams) == 8
-    assert set(upstreams) == workers(deployment)
+
+    def upstreams() -> list[str]:
+        return [upstream for _, path, _, upstream in deployment.nginx.requests()[before:] if path == "/healthz"]
+
+    # nginx writes a request's log line after its response: the last one may come a moment later.
+    assert wait_for(lambda: len(upstreams()) == 8), upstreams()
+    assert set(upstreams()) == workers(deployment)
 
 
 @pytest.mark.browser

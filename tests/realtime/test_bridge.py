@@ -9,9 +9,9 @@ from voicechat.realtime.session_config import SessionSettings, Shape
 SETTINGS = SessionSettings(voice="alloy", instructions="Be brief.", transcription_model="whisper-1", vad_silence_ms=200)
 
 
-def bridge(shape=Shape.GA) -> Bridge:
+def bridge(shape=Shape.GA, max_client_frame_bytes: int = 4096) -> Bridge:
     """A bridge whose service session is open, its configuration sent."""
-    b = Bridge(shape=shape, session=SETTINGS, max_client_frame_bytes=4096, clock=lambda: 1.0)
+    b = Bridge(shape=shape, session=SETTINGS, max_client_frame_bytes=max_client_frame_bytes, clock=lambda: 1.0)
     b.start()
     b.data_to_send_upstream()
     return b
@@ -179,9 +179,7 @@ def test_push_to_talk_held_across_two_sessions():
 
 
 def test_what_is_held_is_bounded_and_the_page_told_once():
-    b = Bridge(shape=Shape.GA, session=SETTINGS, max_client_frame_bytes=HELD_BYTES, clock=lambda: 1.0)
-    b.start()
-    b.data_to_send_upstream()
+    b = bridge(max_client_frame_bytes=HELD_BYTES)
     b.finish("session expired")
     chunk = json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 40_000})
     fitting = HELD_BYTES // len(chunk)
